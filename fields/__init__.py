@@ -1,0 +1,1 @@
+"""Flax neural fields."""
