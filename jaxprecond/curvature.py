@@ -1,0 +1,311 @@
+"""The shared engine of every HVP-based diagonal preconditioner in jaxprecond.
+
+ESGD, ESGD-max, AdaHessian (all three variants) and the paper's preconditioned SGD differ only in
+*which* statistic of a Hessian-vector product they accumulate, *how* they accumulate it, how often
+they refresh it and how they correct its bias. :func:`scale_by_curvature` implements that once;
+the public optimizers are thin configurations of it.
+
+The update, for gradient ``g`` at step ``t`` (1-based) after ``n`` curvature refreshes, is::
+
+    on refresh steps:  s   = statistic(estimate)            # e.g. (Hv)^2 for equilibration
+                       nu  = b2 * nu + (1 - b2) * s          # 'ema'
+                           | max(b2 * nu, s)                 # 'max'
+                           | nu + s                          # 'sum'
+    every step:        mu  = b1 * mu + (1 - b1) * g
+                       u   = mu_hat / ((sqrt(nu / c))**k + eps) * lr_scale
+
+with ``c = 1 - b2**n`` ('per_refresh', correct), ``1 - b2**t`` ('reference', what the paper's
+PyTorch code does), or 1 ('none'); ``lr_scale = 1 - lr_warmup**n`` for ESGD-max.
+
+The refresh schedule runs *inside* the jitted update with ``jax.lax.cond``: steps that do not
+refresh pay no HVP. Under ``jax.vmap`` a ``cond`` on a batched predicate becomes a ``select``
+that evaluates both branches, so the HVP is then paid every step; under ``optax.MultiSteps`` the
+inner update runs every micro-step and so does the refresh schedule (count in micro-steps).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal, NamedTuple
+
+import chex
+import jax
+import jax.numpy as jnp
+import optax
+
+from jaxprecond.hvp import tree_all_finite
+
+Accumulation = Literal["ema", "max", "sum"]
+BiasCorrection = Literal["per_refresh", "reference", "none"]
+ACCUMULATIONS: tuple[str, ...] = ("ema", "max", "sum")
+BIAS_CORRECTIONS: tuple[str, ...] = ("per_refresh", "reference", "none")
+
+
+class CurvatureState(NamedTuple):
+    """State of :func:`scale_by_curvature`.
+
+    Attributes:
+      count: number of updates taken (int32).
+      hvp_count: number of successful curvature refreshes (int32).
+      hvp_due: whether the *next* update refreshes the curvature (bool); train steps read it
+        to share one forward-over-reverse pass between the gradient and the HVP.
+      mu: first moment of the updates (``None`` when ``b1 == 0``).
+      nu: accumulated curvature statistic.
+      estimator_state: state of the diagonal estimator (its PRNG key).
+    """
+
+    count: chex.Array
+    hvp_count: chex.Array
+    hvp_due: chex.Array
+    mu: optax.Updates | None
+    nu: optax.Updates
+    estimator_state: Any
+
+
+def refresh_due(
+    count: chex.Array, hvp_count: chex.Array, warmup: int, update_interval: int
+) -> chex.Array:
+    """Whether the update at (0-based) step ``count`` refreshes the curvature.
+
+    Refreshes on steps ``0 .. warmup-1``, then every ``update_interval`` steps, the first at
+    ``warmup + update_interval - 1`` (149, 249, ... with the reference ESGD's 50 and 100), and
+    always while no refresh has succeeded yet (a step never divides by ``eps`` alone).
+    """
+    periodic = (count - warmup + 1) % update_interval == 0
+    return (count < warmup) | periodic | (hvp_count == 0)
+
+
+def curvature_due(opt_state: Any) -> chex.Array | None:
+    """Whether any jaxprecond curvature transform inside ``opt_state`` refreshes on its next update.
+
+    Looks through wrappers (``optax.chain``, ``inject_hyperparams``, ``apply_if_finite``, ...).
+
+    Args:
+      opt_state: any optax state.
+
+    Returns:
+      A scalar boolean array, or ``None`` when the state holds no curvature transform.
+    """
+    states = [
+        s
+        for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, CurvatureState))
+        if isinstance(s, CurvatureState)
+    ]
+    if not states:
+        return None
+    due = jnp.asarray(states[0].hvp_due)
+    for s in states[1:]:
+        due = due | s.hvp_due
+    return due
+
+
+def _is_number(x: Any) -> bool:
+    """Python numbers are validated; arrays (e.g. from ``optax.inject_hyperparams``) are not."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _check_unit_interval(name: str, value: float, *, closed_low: bool = True) -> None:
+    if not _is_number(value):
+        return
+    ok = (0.0 <= value < 1.0) if closed_low else (0.0 < value < 1.0)
+    if not ok:
+        interval = "[0, 1)" if closed_low else "(0, 1)"
+        raise ValueError(f"{name}={value!r} is out of range; expected a number in {interval}")
+
+
+def _check_int(name: str, value: int, minimum: int) -> None:
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        if hasattr(value, "dtype"):
+            return  # an array from inject_hyperparams
+        raise ValueError(f"{name}={value!r} is invalid; expected an integer >= {minimum}")
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{name}={value!r} is invalid; expected an integer >= {minimum}")
+
+
+def check_curvature_args(
+    *,
+    b1: float,
+    b2: float,
+    eps: float,
+    accumulation: str,
+    warmup: int,
+    update_interval: int,
+    bias_correction: str,
+    hessian_power: float,
+    lr_warmup: float | None,
+) -> None:
+    """Validates the hyperparameters of :func:`scale_by_curvature`; raises ``ValueError``."""
+    _check_unit_interval("b1", b1)
+    _check_unit_interval("b2", b2)
+    if _is_number(eps) and not eps >= 0:
+        raise ValueError(f"eps={eps!r} is invalid; expected a number >= 0")
+    if accumulation not in ACCUMULATIONS:
+        raise ValueError(
+            f"accumulation={accumulation!r} is unknown; expected one of {ACCUMULATIONS}"
+        )
+    if bias_correction not in BIAS_CORRECTIONS:
+        raise ValueError(
+            f"bias_correction={bias_correction!r} is unknown; expected one of {BIAS_CORRECTIONS}"
+        )
+    if accumulation != "ema" and bias_correction != "none":
+        raise ValueError(
+            f"bias_correction={bias_correction!r} applies to accumulation='ema' only; "
+            f"expected 'none' with accumulation={accumulation!r}"
+        )
+    _check_int("warmup", warmup, 0)
+    _check_int("update_interval", update_interval, 1)
+    if _is_number(hessian_power) and not hessian_power > 0:
+        raise ValueError(f"hessian_power={hessian_power!r} is invalid; expected a number > 0")
+    if lr_warmup is not None:
+        _check_unit_interval("lr_warmup", lr_warmup, closed_low=False)
+
+
+def scale_by_curvature(
+    estimator: optax.GradientTransformationExtraArgs,
+    *,
+    statistic: Callable[[jax.Array], jax.Array] | None = None,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-4,
+    accumulation: Accumulation = "ema",
+    warmup: int = 0,
+    update_interval: int = 1,
+    bias_correction: BiasCorrection = "per_refresh",
+    hessian_power: float = 1.0,
+    nesterov: bool = False,
+    lr_warmup: float | None = None,
+    mu_dtype: Any | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Rescales updates by a refreshed, accumulated HVP statistic (see the module docstring).
+
+    Args:
+      estimator: a diagonal estimator from :mod:`jaxprecond.estimators` (or any transform whose
+        ``update`` returns a pytree like ``params``, e.g. one given to ``optax.contrib.sophia``).
+      statistic: element-wise map applied to the estimate before accumulation (identity if
+        ``None``); e.g. ``jnp.square`` turns a Hutchinson ``diag(H)`` into AdaHessian's
+        ``diag(H)**2``.
+      b1: decay of the first moment; ``0`` disables it (no state is kept).
+      b2: decay of the curvature accumulator (``'ema'`` and ``'max'``).
+      eps: added to the denominator.
+      accumulation: ``'ema'``, ``'max'`` or ``'sum'``.
+      warmup: number of initial steps that all refresh the curvature.
+      update_interval: refresh period after the warm-up.
+      bias_correction: ``'per_refresh'``, ``'reference'`` or ``'none'`` (both moments).
+      hessian_power: exponent ``k`` of the square-rooted curvature in the denominator.
+      nesterov: Nesterov-style first moment, ``b1 * mu + (1 - b1) * g``.
+      lr_warmup: if given, updates are scaled by ``1 - lr_warmup ** hvp_count``.
+      mu_dtype: dtype of the first moment (default: that of the updates).
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; pass ``obj_fn`` (params -> loss on the
+      current batch) to ``update``.
+    """
+    check_curvature_args(
+        b1=b1, b2=b2, eps=eps, accumulation=accumulation, warmup=warmup,
+        update_interval=update_interval, bias_correction=bias_correction,
+        hessian_power=hessian_power, lr_warmup=lr_warmup,
+    )
+    estimator = optax.with_extra_args_support(estimator)
+    stat = statistic if statistic is not None else (lambda x: x)
+    use_mu = not (_is_number(b1) and b1 == 0)
+
+    def init_fn(params):
+        zero = jnp.zeros([], jnp.int32)
+        return CurvatureState(
+            count=zero,
+            hvp_count=zero,
+            hvp_due=refresh_due(zero, zero, warmup, update_interval),
+            mu=optax.tree.zeros_like(params, dtype=mu_dtype) if use_mu else None,
+            nu=optax.tree.zeros_like(params),
+            estimator_state=estimator.init(params),
+        )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        if params is None:
+            raise ValueError("curvature preconditioners need params: update(g, s, params, ...)")
+
+        def refresh(operand):
+            nu, hvp_count, est_state = operand
+            est, est_state = estimator.update(updates, est_state, params, **extra_args)
+            s = jax.tree.map(stat, est)
+            if accumulation == "ema":
+                new_nu = jax.tree.map(lambda n, x: b2 * n + (1 - b2) * x, nu, s)
+            elif accumulation == "max":
+                new_nu = jax.tree.map(lambda n, x: jnp.maximum(b2 * n, x), nu, s)
+            else:
+                new_nu = jax.tree.map(jnp.add, nu, s)
+            new_nu = optax.tree.cast_like(new_nu, nu)
+            # A non-finite HVP never reaches the state: keep the old curvature.
+            ok = tree_all_finite(new_nu)
+            nu = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_nu, nu)
+            return nu, hvp_count + ok.astype(jnp.int32), est_state
+
+        nu, hvp_count, est_state = jax.lax.cond(
+            state.hvp_due, refresh, lambda operand: operand,
+            (state.nu, state.hvp_count, state.estimator_state),
+        )
+        count_inc = optax.safe_increment(state.count)
+
+        correct_mu = bias_correction != "none"
+        if use_mu:
+            mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+            if nesterov:
+                m_hat = jax.tree.map(
+                    lambda m, g: b1 * m + (1 - b1) * g,
+                    optax.tree.bias_correction(mu, b1, count_inc + 1) if correct_mu else mu,
+                    optax.tree.bias_correction(updates, b1, count_inc) if correct_mu else updates,
+                )
+            else:
+                m_hat = optax.tree.bias_correction(mu, b1, count_inc) if correct_mu else mu
+        else:
+            mu, m_hat = None, updates
+
+        if bias_correction == "per_refresh":
+            correction = 1 - b2 ** jnp.maximum(hvp_count, 1).astype(jnp.float32)
+        elif bias_correction == "reference":
+            correction = 1 - b2 ** count_inc.astype(jnp.float32)
+        else:
+            correction = jnp.ones([], jnp.float32)
+        scale = jnp.where(hvp_count > 0, 1.0, 0.0)  # no curvature yet: no step
+        if lr_warmup is not None:
+            scale = scale * (1 - lr_warmup ** hvp_count.astype(jnp.float32))
+
+        def precondition(m, n, g):
+            root = jnp.sqrt(n.astype(jnp.float32) / correction)
+            if not (_is_number(hessian_power) and hessian_power == 1):
+                root = root**hessian_power
+            return (scale * m / (root + eps)).astype(g.dtype)
+
+        new_updates = jax.tree.map(precondition, m_hat, nu, updates)
+        if use_mu:
+            mu = optax.tree.cast(mu, mu_dtype)
+        new_state = CurvatureState(
+            count=count_inc,
+            hvp_count=hvp_count,
+            hvp_due=refresh_due(count_inc, hvp_count, warmup, update_interval),
+            mu=mu,
+            nu=nu,
+            estimator_state=est_state,
+        )
+        return new_updates, new_state
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def with_learning_rate(
+    scaler: optax.GradientTransformation,
+    learning_rate: optax.ScalarOrSchedule,
+    weight_decay: float = 0.0,
+) -> optax.GradientTransformationExtraArgs:
+    """The optax alias pattern: ``scaler``, decoupled weight decay, then ``-learning_rate``."""
+    if _is_number(learning_rate) and not learning_rate > 0:
+        raise ValueError(
+            f"learning_rate={learning_rate!r} is invalid; expected a number > 0 or a schedule"
+        )
+    if _is_number(weight_decay) and not weight_decay >= 0:
+        raise ValueError(f"weight_decay={weight_decay!r} is invalid; expected a number >= 0")
+    parts = [scaler]
+    if not (_is_number(weight_decay) and weight_decay == 0):
+        parts.append(optax.add_decayed_weights(weight_decay))
+    parts.append(optax.scale_by_learning_rate(learning_rate))
+    return optax.chain(*parts)

@@ -1,0 +1,226 @@
+"""Equilibrated SGD (ESGD) and ESGD-max as optax transforms."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import optax
+
+from jaxprecond.curvature import scale_by_curvature, with_learning_rate
+from jaxprecond.estimators import equilibration_diagonal
+from jaxprecond.hvp import ProbeKind
+
+
+def scale_by_esgd(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-4,
+    *,
+    update_interval: int = 100,
+    warmup: int = 50,
+    bias_correction: Literal["per_refresh", "reference"] = "per_refresh",
+    n_probes: int = 1,
+    probe: ProbeKind = "rademacher",
+    axis_name: str | None = None,
+    seed: int = 0,
+    mu_dtype: Any | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Rescales updates by the equilibration preconditioner, refreshed on a schedule.
+
+    On refresh steps ``D <- b2 D + (1 - b2) (Hv)**2``; every step
+    ``u = m_hat / (sqrt(D / c) + eps)`` with Adam's first moment ``m``. ``c`` is
+    ``1 - b2**n`` after ``n`` refreshes (``'per_refresh'``, the correct debiasing of an average
+    of ``n`` samples) or ``1 - b2**t`` at step ``t`` (``'reference'``, what the paper's code does;
+    between refreshes it keeps shrinking, so steps grow 2-3x larger than the curvature says).
+
+    Args:
+      b1: decay of the first moment.
+      b2: decay of the curvature average.
+      eps: added to the denominator.
+      update_interval: HVP refresh period after the warm-up.
+      warmup: number of initial steps that each take an HVP.
+      bias_correction: ``'per_refresh'`` (default) or ``'reference'``.
+      n_probes: probes averaged per refresh.
+      probe: ``'rademacher'`` (reference) or ``'gaussian'``.
+      axis_name: mapped axis over which the curvature is ``pmean``-ed (pmap / shard_map).
+      seed: seed of the probe PRNG key kept in the state.
+      mu_dtype: dtype of the first moment.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` taking the extra argument ``obj_fn``.
+    """
+    if bias_correction not in ("per_refresh", "reference"):
+        raise ValueError(
+            f"bias_correction={bias_correction!r} is unknown; expected 'per_refresh' or 'reference'"
+        )
+    return scale_by_curvature(
+        equilibration_diagonal(n_probes=n_probes, probe=probe, seed=seed, axis_name=axis_name),
+        b1=b1, b2=b2, eps=eps, accumulation="ema", warmup=warmup,
+        update_interval=update_interval, bias_correction=bias_correction, mu_dtype=mu_dtype,
+    )
+
+
+def esgd(
+    learning_rate: optax.ScalarOrSchedule = 0.15,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-4,
+    *,
+    update_interval: int = 100,
+    warmup: int = 50,
+    bias_correction: Literal["per_refresh", "reference"] = "per_refresh",
+    n_probes: int = 1,
+    probe: ProbeKind = "rademacher",
+    weight_decay: float = 0.0,
+    axis_name: str | None = None,
+    seed: int = 0,
+    mu_dtype: Any | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """Equilibrated stochastic gradient descent (ESGD), as in the paper's reference code.
+
+    Defaults are the reference settings: Rademacher probes, an HVP on each of the first 50 steps
+    and then every 100 steps (0-based steps 149, 249, ...), ``b1 = 0.9``, ``b2 = 0.999``,
+    ``eps = 1e-4`` and learning rate 0.15 (the paper uses 0.1 for ReLU+PE fields). Steps without
+    a refresh cost one gradient, like Adam.
+
+    Args:
+      learning_rate: a number or an optax schedule.
+      b1: decay of the first moment.
+      b2: decay of the curvature average.
+      eps: added to the denominator.
+      update_interval: HVP refresh period after the warm-up.
+      warmup: number of initial steps that each take an HVP.
+      bias_correction: ``'per_refresh'`` (default, correct) or ``'reference'`` (the reference
+        code's total-step correction).
+      n_probes: probes averaged per refresh.
+      probe: ``'rademacher'`` or ``'gaussian'``.
+      weight_decay: decoupled weight decay (AdamW-style), 0 by default.
+      axis_name: mapped axis over which the curvature is ``pmean``-ed.
+      seed: seed of the probe PRNG key.
+      mu_dtype: dtype of the first moment.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; ``update`` takes ``obj_fn``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, jaxprecond
+      >>> loss = lambda p, x: jnp.mean((x @ p) ** 2)
+      >>> params, x = jnp.ones(3), jnp.eye(3)
+      >>> tx = jaxprecond.esgd(0.1)
+      >>> state = tx.init(params)
+      >>> obj_fn = lambda p: loss(p, x)
+      >>> updates, state = tx.update(jax.grad(obj_fn)(params), state, params, obj_fn=obj_fn)
+
+    References:
+      Dauphin, de Vries and Bengio, `Equilibrated adaptive learning rates for non-convex
+      optimization <https://arxiv.org/abs/1502.04390>`_, 2015.
+      Chng, Saratchandran and Lucey, `Preconditioners for the stochastic training of neural
+      fields <https://arxiv.org/abs/2402.08784>`_, 2024.
+    """
+    return with_learning_rate(
+        scale_by_esgd(
+            b1, b2, eps, update_interval=update_interval, warmup=warmup,
+            bias_correction=bias_correction, n_probes=n_probes, probe=probe,
+            axis_name=axis_name, seed=seed, mu_dtype=mu_dtype,
+        ),
+        learning_rate,
+        weight_decay,
+    )
+
+
+def scale_by_esgd_max(
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-4,
+    *,
+    update_interval: int = 100,
+    warmup: int = 50,
+    lr_warmup: float = 0.99,
+    n_probes: int = 1,
+    probe: ProbeKind = "rademacher",
+    axis_name: str | None = None,
+    seed: int = 0,
+    mu_dtype: Any | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """ESGD-max: a decayed running maximum of ``(Hv)**2`` with Nesterov-style momentum.
+
+    On refresh steps ``D <- max(b2 D, (Hv)**2)``; every step
+    ``u = (b1 m + (1 - b1) g) / (sqrt(D) + eps) * (1 - lr_warmup**n)`` after ``n`` refreshes,
+    without bias correction (the reference ``esgd_max.py``, crowsonkb's ESGD v2).
+
+    Args:
+      b1: decay of the first moment.
+      b2: decay applied to the running maximum.
+      eps: added to the denominator.
+      update_interval: HVP refresh period after the warm-up.
+      warmup: number of initial steps that each take an HVP.
+      lr_warmup: the step is scaled by ``1 - lr_warmup ** (number of HVPs)``.
+      n_probes: probes averaged per refresh.
+      probe: ``'rademacher'`` or ``'gaussian'``.
+      axis_name: mapped axis over which the curvature is ``pmean``-ed.
+      seed: seed of the probe PRNG key.
+      mu_dtype: dtype of the first moment.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs`` taking the extra argument ``obj_fn``.
+    """
+    return scale_by_curvature(
+        equilibration_diagonal(n_probes=n_probes, probe=probe, seed=seed, axis_name=axis_name),
+        b1=b1, b2=b2, eps=eps, accumulation="max", warmup=warmup,
+        update_interval=update_interval, bias_correction="none", nesterov=True,
+        lr_warmup=lr_warmup, mu_dtype=mu_dtype,
+    )
+
+
+def esgd_max(
+    learning_rate: optax.ScalarOrSchedule = 0.15,
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-4,
+    *,
+    update_interval: int = 100,
+    warmup: int = 50,
+    lr_warmup: float = 0.99,
+    n_probes: int = 1,
+    probe: ProbeKind = "rademacher",
+    weight_decay: float = 0.0,
+    axis_name: str | None = None,
+    seed: int = 0,
+    mu_dtype: Any | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """ESGD-max, the reference ``esgd_max.py`` variant of ESGD (see :func:`scale_by_esgd_max`).
+
+    Args:
+      learning_rate: a number or an optax schedule.
+      b1: decay of the first moment.
+      b2: decay applied to the running maximum.
+      eps: added to the denominator.
+      update_interval: HVP refresh period after the warm-up.
+      warmup: number of initial steps that each take an HVP.
+      lr_warmup: the step is scaled by ``1 - lr_warmup ** (number of HVPs)``.
+      n_probes: probes averaged per refresh.
+      probe: ``'rademacher'`` or ``'gaussian'``.
+      weight_decay: decoupled weight decay.
+      axis_name: mapped axis over which the curvature is ``pmean``-ed.
+      seed: seed of the probe PRNG key.
+      mu_dtype: dtype of the first moment.
+
+    Returns:
+      An ``optax.GradientTransformationExtraArgs``; ``update`` takes ``obj_fn``.
+
+    Example:
+      >>> import jaxprecond
+      >>> tx = jaxprecond.esgd_max(0.15)
+
+    References:
+      Dauphin, de Vries and Bengio, `Equilibrated adaptive learning rates for non-convex
+      optimization <https://arxiv.org/abs/1502.04390>`_, 2015.
+    """
+    return with_learning_rate(
+        scale_by_esgd_max(
+            b1, b2, eps, update_interval=update_interval, warmup=warmup, lr_warmup=lr_warmup,
+            n_probes=n_probes, probe=probe, axis_name=axis_name, seed=seed, mu_dtype=mu_dtype,
+        ),
+        learning_rate,
+        weight_decay,
+    )

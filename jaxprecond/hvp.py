@@ -1,0 +1,118 @@
+"""Hessian-vector products and random probes.
+
+All Hessian-vector products (HVPs) in jaxprecond are forward-over-reverse: the JVP of the
+gradient, ``jax.jvp(jax.grad(obj_fn), (params,), (v,))``. Its primal output *is* the gradient, so
+:func:`grad_and_hvp` returns both for the price of one JVP.
+
+Probes live on the parameters only (never on the data) and every leaf draws from its own key, so
+the probe of one layer is independent of every other layer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+
+Params = Any
+ObjFn = Callable[[Params], jax.Array]
+HvpFn = Callable[[Params], Params]
+ProbeKind = Literal["rademacher", "gaussian"]
+
+PROBE_KINDS: tuple[str, ...] = ("rademacher", "gaussian")
+
+
+def hvp(obj_fn: ObjFn, params: Params, v: Params) -> Params:
+    """Hessian-vector product ``H(params) v`` of a scalar objective.
+
+    Args:
+        obj_fn: function of ``params`` returning a scalar loss.
+        params: point at which the Hessian is taken (any pytree of arrays).
+        v: tangent with the structure, shapes and dtypes of ``params``.
+
+    Returns:
+        ``H v`` with the structure of ``params``.
+
+    Example:
+        >>> import jax.numpy as jnp
+        >>> f = lambda x: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * x**2)
+        >>> hvp(f, jnp.ones(2), jnp.ones(2))
+        Array([1., 4.], dtype=float32)
+    """
+    return grad_and_hvp(obj_fn, params, v)[1]
+
+
+def grad_and_hvp(obj_fn: ObjFn, params: Params, v: Params) -> tuple[Params, Params]:
+    """Gradient and Hessian-vector product from a single ``jax.jvp`` of ``jax.grad``.
+
+    Args:
+        obj_fn: function of ``params`` returning a scalar loss.
+        params: point of evaluation.
+        v: tangent with the structure of ``params``.
+
+    Returns:
+        ``(grad, H v)``, both with the structure of ``params``.
+    """
+    return jax.jvp(jax.grad(obj_fn), (params,), (v,))
+
+
+def linearized_hvp(obj_fn: ObjFn, params: Params) -> tuple[jax.Array, Params, HvpFn]:
+    """Loss, gradient and a reusable HVP function from one linearisation of ``value_and_grad``.
+
+    The forward and backward passes run once; each call of the returned function costs only the
+    tangent part of a forward-over-reverse JVP, so several probes (or a gradient plus a probe)
+    share one pass. Used by :func:`jaxprecond.make_train_step` to fuse the gradient and the HVP.
+
+    Args:
+        obj_fn: function of ``params`` returning a scalar loss.
+        params: point of evaluation.
+
+    Returns:
+        ``(loss, grad, hvp_fn)`` where ``hvp_fn(v)`` returns ``H v``.
+    """
+    (loss, grads), lin = jax.linearize(jax.value_and_grad(obj_fn), params)
+    return loss, grads, lambda v: lin(v)[1]
+
+
+def _check_probe_kind(kind: str) -> None:
+    if kind not in PROBE_KINDS:
+        raise ValueError(f"probe={kind!r} is unknown; expected one of {PROBE_KINDS}")
+
+
+def sample_probes(
+        key: jax.Array, params: Params, kind: ProbeKind = "rademacher", n_probes: int | None = None
+) -> Params:
+    """Random probe vectors with ``E[v v^T] = I``, one independent key per leaf of ``params``.
+
+    Args:
+        key: a PRNG key.
+        params: pytree whose structure, shapes and dtypes the probes take.
+        kind: ``'rademacher'`` (entries +-1) or ``'gaussian'`` (standard normal).
+        n_probes: if given, every leaf gets a leading axis of this many independent probes.
+
+    Returns:
+        A pytree like ``params`` (with a leading probe axis when ``n_probes`` is given).
+    """
+    _check_probe_kind(kind)
+    leaves, treedef = jax.tree.flatten(params)
+    keys = jax.random.split(key, max(len(leaves), 1))
+    lead = () if n_probes is None else (n_probes,)
+
+    def draw(k: jax.Array, leaf: jax.Array) -> jax.Array:
+        shape = lead + jnp.shape(leaf)
+        dtype = jnp.result_type(leaf)
+        if kind == "rademacher":
+            return jax.random.rademacher(k, shape, dtype=dtype)
+        return jax.random.normal(k, shape, dtype=dtype)
+
+    return jax.tree.unflatten(treedef, [draw(k, x) for k, x in zip(keys, leaves, strict=False)])
+
+
+def tree_all_finite(tree: Params) -> jax.Array:
+    """Scalar boolean: every entry of every leaf of ``tree`` is finite."""
+    leaves = jax.tree.leaves(tree)
+    if not leaves:
+        return jnp.array(True)
+    return jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]).all()

@@ -1,0 +1,226 @@
+"""Compiled train steps for any optax transform: one device, ``pmap``, or sharded ``jit``.
+
+:func:`make_train_step` builds ``step(params, opt_state, batch) -> (params, opt_state, metrics)``.
+It passes the transform the extra arguments ``obj_fn`` (params -> loss on this batch), ``value``,
+``grad`` and ``value_fn`` (so ``optax.lbfgs`` works too), and, on steps where a jaxprecond
+curvature transform refreshes its preconditioner, obtains the gradient and the HVP from one
+linearisation of ``value_and_grad`` instead of computing the gradient twice.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
+
+from jaxprecond.curvature import curvature_due
+from jaxprecond.hvp import linearized_hvp, tree_all_finite
+
+Parallel = Literal["pmap", "sharded"] | None
+PARALLEL_MODES: tuple[Any, ...] = (None, "none", "pmap", "sharded")
+LossFn = Callable[[Any, Any], jax.Array]
+
+
+def _select(ok: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def _build_step(
+    loss_fn: LossFn, tx: optax.GradientTransformationExtraArgs, axis_name: str | None,
+    skip_nonfinite: bool,
+) -> Callable:
+    """The per-replica step; ``axis_name`` is the pmap axis (``None`` when not mapped)."""
+
+    def reduce(x):
+        return x if axis_name is None else jax.lax.pmean(x, axis_name)
+
+    def update(params, opt_state, obj, loss, grads, hvp_fn=None):
+        loss, grads = reduce(loss), reduce(grads)
+        extra = dict(obj_fn=obj, value=loss, grad=grads, value_fn=obj)
+        if hvp_fn is not None:
+            extra["hvp_fn"] = hvp_fn
+        updates, new_state = tx.update(grads, opt_state, params, **extra)
+        return loss, updates, new_state
+
+    def step(params, opt_state, batch):
+        obj = lambda p: loss_fn(p, batch)
+        due = curvature_due(opt_state)
+
+        def plain(_):
+            loss, grads = jax.value_and_grad(obj)(params)
+            return update(params, opt_state, obj, loss, grads)
+
+        def fused(_):
+            loss, grads, hvp_fn = linearized_hvp(obj, params)
+            return update(params, opt_state, obj, loss, grads, hvp_fn)
+
+        if due is None:
+            loss, updates, new_state = plain(None)
+        else:
+            loss, updates, new_state = jax.lax.cond(due, fused, plain, None)
+        new_params = optax.apply_updates(params, updates)
+        finite = jnp.isfinite(loss) & tree_all_finite(updates)
+        if skip_nonfinite:
+            new_params = _select(finite, new_params, params)
+            new_state = _select(finite, new_state, opt_state)
+        return new_params, new_state, {"loss": loss, "finite": finite}
+
+    return step
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainStep:
+    """A compiled train step and the helpers that place data for it.
+
+    Attributes:
+      parallel: ``None``, ``'pmap'`` or ``'sharded'``.
+      n_devices: number of devices the step runs on.
+      mesh: the device mesh (``'sharded'`` only).
+
+    Usage::
+
+      params, opt_state = step.place(params), step.place(opt_state)
+      params, opt_state, metrics = step(params, opt_state, step.shard(batch))
+      host_params = step.fetch(params)
+    """
+
+    fn: Callable
+    parallel: Parallel
+    axis_name: str
+    devices: tuple[Any, ...]
+    mesh: Mesh | None = None
+
+    @property
+    def n_devices(self) -> int:
+        return len(self.devices)
+
+    def __call__(self, params: Any, opt_state: Any, batch: Any) -> tuple[Any, Any, dict]:
+        params, opt_state, metrics = self.fn(params, opt_state, batch)
+        if self.parallel == "pmap":
+            metrics = jax.tree.map(lambda m: m[0], metrics)
+        return params, opt_state, metrics
+
+    def place(self, tree: Any) -> Any:
+        """Puts params or optimizer state where the step wants them (replicated if parallel)."""
+        if self.parallel == "pmap":
+            n = self.n_devices
+            return jax.tree.map(
+                lambda x: jax.device_put_sharded([x] * n, list(self.devices))
+                if hasattr(jax, "device_put_sharded")
+                else jnp.stack([x] * n),
+                tree,
+            )
+        if self.parallel == "sharded":
+            return jax.device_put(tree, NamedSharding(self.mesh, P()))
+        return jax.device_put(tree, self.devices[0])
+
+    def shard(self, batch: Any) -> Any:
+        """Splits a batch (leading axis = examples) across the devices.
+
+        Under ``'sharded'`` in a multi-process run, ``batch`` is this process's part and the
+        result is the global array.
+        """
+        if self.parallel == "pmap":
+            n = self.n_devices
+
+            def split(x):
+                if x.shape[0] % n:
+                    raise ValueError(
+                        f"batch size {x.shape[0]} is not divisible by the {n} devices of pmap"
+                    )
+                return x.reshape((n, x.shape[0] // n) + x.shape[1:])
+
+            return jax.tree.map(split, batch)
+        if self.parallel == "sharded":
+            sharding = NamedSharding(self.mesh, P(self.axis_name))
+            if jax.process_count() > 1:
+                return jax.tree.map(
+                    lambda x: jax.make_array_from_process_local_data(sharding, np.asarray(x)),
+                    batch,
+                )
+            return jax.device_put(batch, sharding)
+        return jax.device_put(batch, self.devices[0])
+
+    def fetch(self, tree: Any) -> Any:
+        """Brings params (or state) back as one un-replicated copy of NumPy arrays."""
+        if self.parallel == "pmap":
+            tree = jax.tree.map(lambda x: x[0], tree)
+        return jax.tree.map(np.asarray, jax.device_get(tree))
+
+
+def make_train_step(
+    loss_fn: LossFn,
+    tx: optax.GradientTransformation,
+    *,
+    parallel: Parallel | Literal["none"] = None,
+    axis_name: str = "batch",
+    devices: Sequence[Any] | None = None,
+    skip_nonfinite: bool = True,
+    donate: bool = False,
+) -> TrainStep:
+    """Builds a compiled ``step(params, opt_state, batch) -> (params, opt_state, metrics)``.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch) -> scalar`` mean loss over the batch.
+      tx: any optax transform (jaxprecond's or optax's own, e.g. ``optax.adam``).
+      parallel: ``None`` (one device, ``jax.jit``), ``'pmap'`` (one replica per device; the
+        curvature transforms must be built with the same ``axis_name``), or ``'sharded'``
+        (``jax.jit`` with params replicated and the batch split over a 1-D mesh; works across
+        processes after ``jax.distributed.initialize``).
+      axis_name: name of the mapped / mesh axis.
+      devices: devices to use (default: all devices; the first one when ``parallel`` is None).
+      skip_nonfinite: when the loss or the update is not finite, keep the old params and state
+        (``metrics['finite']`` is then ``False``).
+      donate: donate the params and state buffers to the step (saves memory on accelerators;
+        the arrays passed in must not be used afterwards).
+
+    Returns:
+      A :class:`TrainStep`. ``metrics`` holds ``'loss'`` (averaged over devices) and
+      ``'finite'``.
+
+    Example:
+      >>> import jax.numpy as jnp, optax, jaxprecond
+      >>> loss_fn = lambda p, b: jnp.mean((b["x"] @ p - b["y"]) ** 2)
+      >>> step = jaxprecond.make_train_step(loss_fn, jaxprecond.esgd(0.1))
+      >>> params = jnp.zeros(2)
+      >>> opt_state = jaxprecond.esgd(0.1).init(params)
+      >>> batch = {"x": jnp.eye(2), "y": jnp.ones(2)}
+      >>> params, opt_state, metrics = step(params, opt_state, step.shard(batch))
+    """
+    if parallel == "none":
+        parallel = None
+    if parallel not in PARALLEL_MODES:
+        raise ValueError(f"parallel={parallel!r} is unknown; expected one of {PARALLEL_MODES}")
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn={loss_fn!r} is not callable; expected loss_fn(params, batch)")
+    tx = optax.with_extra_args_support(tx)
+    all_devices = tuple(devices) if devices is not None else tuple(jax.devices())
+    if not all_devices:
+        raise ValueError("devices is empty; expected at least one device")
+    donate_argnums = (0, 1) if donate else ()
+
+    if parallel == "pmap":
+        fn = jax.pmap(
+            _build_step(loss_fn, tx, axis_name, skip_nonfinite), axis_name=axis_name,
+            devices=list(all_devices), donate_argnums=donate_argnums,
+        )
+        return TrainStep(fn, parallel, axis_name, all_devices)
+    if parallel == "sharded":
+        mesh = Mesh(np.array(all_devices), (axis_name,))
+        replicated = NamedSharding(mesh, P())
+        fn = jax.jit(
+            _build_step(loss_fn, tx, None, skip_nonfinite),
+            in_shardings=(replicated, replicated, NamedSharding(mesh, P(axis_name))),
+            out_shardings=(replicated, replicated, replicated),
+            donate_argnums=donate_argnums,
+        )
+        return TrainStep(fn, parallel, axis_name, all_devices, mesh)
+    fn = jax.jit(_build_step(loss_fn, tx, None, skip_nonfinite), donate_argnums=donate_argnums)
+    return TrainStep(fn, None, axis_name, all_devices[:1])
