@@ -1,1 +1,52 @@
-"""Flax neural fields."""
+"""Flax neural fields: the models of "Preconditioners for the Stochastic Training of Neural Fields".
+
+``fields.make(name, **overrides)`` builds the paper's coordinate MLPs (``gaussian``, ``sine``,
+``wavelet``, ``sinc``, ``relu``, ``relu_pe``, plus the ``wire`` extra) at their reference
+settings; ``fields.RadianceField`` / ``fields.make_radiance`` the GARF-style NeRF field.
+
+Example:
+    >>> import jax, jax.numpy as jnp, fields
+    >>> model = fields.make("gaussian")
+    >>> variables = model.init(jax.random.key(0), jnp.zeros((1, 2)))
+    >>> model.apply(variables, jnp.zeros((16, 2))).shape
+    (16, 3)
+"""
+
+from fields.activations import (
+    ACTIVATIONS,
+    complex_gabor,
+    gaussian,
+    real_gabor,
+    relu,
+    sinc,
+    sine,
+)
+from fields.encoding import encoded_dim, positional_encoding
+from fields.field import ACTIVATION_DEFAULTS, NeuralField
+from fields.initializers import INIT_SCHEMES, layer_initializers, siren_bound, torch_bound, uniform
+from fields.radiance import RadianceField
+from fields.registry import FIELD_NAMES, allowed_overrides, make, make_radiance
+
+__all__ = [
+    "ACTIVATIONS",
+    "ACTIVATION_DEFAULTS",
+    "FIELD_NAMES",
+    "INIT_SCHEMES",
+    "NeuralField",
+    "RadianceField",
+    "allowed_overrides",
+    "complex_gabor",
+    "encoded_dim",
+    "gaussian",
+    "layer_initializers",
+    "make",
+    "make_radiance",
+    "positional_encoding",
+    "real_gabor",
+    "relu",
+    "sinc",
+    "sine",
+    "siren_bound",
+    "torch_bound",
+    "uniform",
+]
