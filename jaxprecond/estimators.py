@@ -101,8 +101,9 @@ def estimate_diagonal(
         lets a train step share one forward-over-reverse pass between gradient and HVP.
       n_probes: number of probes averaged.
       probe: ``'rademacher'`` or ``'gaussian'``.
-      axis_name: if given, the estimate is ``pmean``-ed over this mapped axis, so data-parallel
-        replicas (which see different data but draw identical probes) agree.
+      axis_name: if given, every HVP is ``pmean``-ed over this mapped axis before the estimate
+        is formed, so data-parallel replicas (different data, identical probes) compute the
+        estimate of the global batch.
 
     Returns:
       The estimate, shaped like ``params``.
@@ -117,11 +118,13 @@ def estimate_diagonal(
             hvp_fn = lambda v: hvp_lib.hvp(obj_fn, params, v)
         else:
             _, _, hvp_fn = hvp_lib.linearized_hvp(obj_fn, params)
-    probes = hvp_lib.sample_probes(key, params, probe, n_probes)
-    est = diagonal_from_probes(kind, hvp_fn, probes)
     if axis_name is not None:
-        est = jax.lax.pmean(est, axis_name)
-    return est
+        # Average the HVP itself (not the nonlinear estimate): with identical probes on every
+        # replica this is the HVP of the global mean loss, so replicas match one device.
+        local_hvp_fn = hvp_fn
+        hvp_fn = lambda v: jax.lax.pmean(local_hvp_fn(v), axis_name)
+    probes = hvp_lib.sample_probes(key, params, probe, n_probes)
+    return diagonal_from_probes(kind, hvp_fn, probes)
 
 
 def diagonal_estimator(
@@ -139,7 +142,7 @@ def diagonal_estimator(
       n_probes: probes averaged per call.
       probe: ``'rademacher'`` or ``'gaussian'``.
       seed: seed of the PRNG key kept in the state.
-      axis_name: mapped axis over which the estimate is ``pmean``-ed (pmap / shard_map).
+      axis_name: mapped axis over which the HVPs are ``pmean``-ed (pmap / shard_map).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update(updates, state, params,
@@ -176,7 +179,7 @@ def hutchinson_diagonal(
       n_probes: probes averaged per call.
       probe: ``'rademacher'`` (lowest variance for the diagonal) or ``'gaussian'``.
       seed: seed of the PRNG key kept in the state.
-      axis_name: mapped axis over which the estimate is ``pmean``-ed.
+      axis_name: mapped axis over which the HVPs are ``pmean``-ed.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` returning the estimate from ``update``.
@@ -211,7 +214,7 @@ def equilibration_diagonal(
       n_probes: probes averaged per call.
       probe: ``'rademacher'`` (as the reference ESGD) or ``'gaussian'``; both are unbiased.
       seed: seed of the PRNG key kept in the state.
-      axis_name: mapped axis over which the estimate is ``pmean``-ed.
+      axis_name: mapped axis over which the HVPs are ``pmean``-ed.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` returning the estimate from ``update``.
@@ -247,7 +250,7 @@ def abs_hvp_diagonal(
       n_probes: probes averaged per call.
       probe: ``'rademacher'`` or ``'gaussian'``.
       seed: seed of the PRNG key kept in the state.
-      axis_name: mapped axis over which the estimate is ``pmean``-ed.
+      axis_name: mapped axis over which the HVPs are ``pmean``-ed.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` returning ``mean_k |H v_k|`` from ``update``.
