@@ -57,7 +57,10 @@ def run_cli(argv: Sequence[str]) -> int:
     """``python -m experiments.image ARGV`` in this process; returns the exit code."""
     from experiments.image import main
 
-    return main(list(argv))
+    try:
+        return main(list(argv))
+    except SystemExit as exc:  # argparse's own errors
+        return int(exc.code or 0)
 
 
 @pytest.fixture(scope="session")
