@@ -37,8 +37,9 @@ def make_field(activation: str, depth: int | None = None, width: int | None = No
     """``fields.make`` with the image head; bad names or sizes raise :class:`UsageError`."""
     import fields
 
-    if activation not in ACTIVATIONS:
-        raise UsageError(f"--activation {activation!r}: expected one of {', '.join(ACTIVATIONS)}")
+    names = tuple(getattr(fields, "FIELD_NAMES", ACTIVATIONS))
+    if activation not in names:
+        raise UsageError(f"--activation {activation!r}: expected one of {', '.join(names)}")
     overrides: dict[str, Any] = {"out_features": out_features}
     if depth is not None:
         overrides["depth"] = depth
@@ -47,7 +48,9 @@ def make_field(activation: str, depth: int | None = None, width: int | None = No
     try:
         return fields.make(activation, **overrides)
     except ValueError as exc:
-        raise UsageError(f"--activation {activation} with {overrides}: {exc}") from None
+        raise UsageError(
+            f"--activation {activation} --depth {depth} --width {width}: {exc}"
+        ) from None
 
 
 class ImageTask:
