@@ -1,0 +1,582 @@
+"""Baselines beside the paper's diagonal preconditioners: Shampoo, K-FAC and L-BFGS.
+
+* ``shampoo``: our Optax Shampoo (:mod:`jaxprecond.shampoo`, Algorithm 4 of the v1 supplement).
+* ``kfac``: K-FAC through `kfac-jax <https://github.com/google-deepmind/kfac-jax>`_, configured as
+  the reference (EKFAC-pytorch ``KFAC(net, eps=0.1, update_freq=100)`` in front of Adam, lr 1e-4):
+  Kronecker factors ``A = E[a a^T]`` (layer inputs with a 1 appended for the bias) and
+  ``G = E[d d^T]`` (back-propagated per-example loss gradients at the layer outputs, i.e. the
+  empirical Fisher) from the current batch, recomputed with their damped inverses every 100 steps,
+  and the preconditioned gradient handed to Adam.
+* ``lbfgs``: ``optax.lbfgs`` with its zoom line search, for full-batch tasks only.
+
+K-FAC needs more than the gradient: the layer inputs and the loss's per-example output gradients,
+which kfac-jax obtains by tracing a loss function in which the loss is *registered*
+(:func:`kfac_loss` builds one for a field with an MSE or BCE loss) on the current batch. Its
+transform therefore takes the batch as the extra argument ``batch``; :func:`make_kfac_step` builds
+a train step that passes it (``jaxprecond.make_train_step`` passes ``obj_fn``, ``value``, ``grad``
+and ``value_fn`` only).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any, Literal, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxprecond.shampoo import shampoo
+
+__all__ = [
+    "KFACState",
+    "check_full_batch",
+    "kfac",
+    "kfac_loss",
+    "lbfgs",
+    "make_kfac_step",
+    "registered_layers",
+    "scale_by_kfac",
+    "shampoo",
+]
+
+LossName = Literal["mse", "bce"]
+LOSSES: tuple[str, ...] = ("mse", "bce")
+#: kfac-jax estimation modes usable here (the ``*_direct`` modes cannot feed Kronecker blocks).
+ESTIMATION_MODES: tuple[str, ...] = (
+    "fisher_empirical",
+    "fisher_gradients",
+    "fisher_exact",
+    "fisher_curvature_prop",
+    "ggn_exact",
+    "ggn_curvature_prop",
+)
+PARALLEL_MODES: tuple[Any, ...] = (None, "none", "pmap", "sharded")
+
+
+def _eval_jaxpr_eqn(eqn: Any, in_values: list[Any]) -> list[Any]:
+    """kfac-jax's ``tag_graph_matcher.eval_jaxpr_eqn`` for both ``get_bind_params`` APIs.
+
+    JAX <= 0.7 returned ``(subfuns, params)``; newer JAX returns the params alone (with any
+    ``subfuns`` inside). kfac-jax 0.0.8 unpacks a pair, which fails on JAX 0.10 ("too many values
+    to unpack") whenever it evaluates a traced jaxpr, i.e. on every curvature update.
+    """
+    from jax.extend import source_info_util
+
+    bind_params = eqn.primitive.get_bind_params(eqn.params)
+    subfuns: tuple[Any, ...] = ()
+    if isinstance(bind_params, tuple):
+        subfuns, bind_params = bind_params
+    with source_info_util.user_context(eqn.source_info.traceback):
+        output = eqn.primitive.bind(*subfuns, *in_values, **bind_params)
+    return list(output) if eqn.primitive.multiple_results else [output]
+
+
+def _needs_bind_params_patch() -> bool:
+    """Whether ``get_bind_params`` returns the params alone (kfac-jax 0.0.8 expects a pair)."""
+    probe = jax.make_jaxpr(lambda x: x + 1.0)(1.0).jaxpr.eqns[0]
+    return not isinstance(probe.primitive.get_bind_params(probe.params), tuple)
+
+
+def _kfac_jax():
+    try:
+        import kfac_jax
+        from kfac_jax._src import tag_graph_matcher
+    except ImportError as err:  # pragma: no cover - depends on the environment
+        raise ImportError(
+            "the 'kfac' baseline needs kfac-jax: pip install 'jaxprecond[experiments]' "
+            "(or pip install kfac-jax)"
+        ) from err
+    if tag_graph_matcher.eval_jaxpr_eqn is not _eval_jaxpr_eqn and _needs_bind_params_patch():
+        tag_graph_matcher.eval_jaxpr_eqn = _eval_jaxpr_eqn  # looked up at call time by tracer
+    return kfac_jax
+
+
+# ------------------------------------------------------------------------------------------------
+# K-FAC
+
+
+def kfac_loss(
+    apply_fn: Callable[[Any, jax.Array], jax.Array],
+    loss: LossName = "mse",
+    *,
+    inputs_key: str = "coords",
+    targets_key: str = "pixels",
+) -> Callable[[Any, Any], jax.Array]:
+    """A field's mean loss with the loss registered for kfac-jax.
+
+    Args:
+      apply_fn: ``apply_fn(params, inputs) -> predictions`` of shape ``(N, C)`` (logits for BCE),
+        e.g. ``lambda p, x: model.apply({"params": p}, x)`` or an image task's ``apply``.
+      loss: ``"mse"``: ``mean((pred - y)^2)`` over all ``N * C`` entries (the image task), or
+        ``"bce"``: mean sigmoid cross-entropy with logits over all entries (occupancy).
+      inputs_key: key of the inputs in the batch dict.
+      targets_key: key of the targets in the batch dict.
+
+    Returns:
+      ``loss_fn(params, batch) -> scalar``, equal in value and gradient to the plain mean loss; it
+      also registers the predictions as a squared-error (Gaussian, variance 1/2) or sigmoid
+      cross-entropy loss with per-example weight ``1/C``, so that kfac-jax's per-example loss is
+      this mean loss's ``l_i`` with ``L = mean_i l_i``.
+    """
+    if loss not in LOSSES:
+        raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
+    kfac_jax = _kfac_jax()
+
+    def loss_fn(params: Any, batch: Any) -> jax.Array:
+        try:
+            x, y = batch[inputs_key], batch[targets_key]
+        except (KeyError, TypeError, IndexError) as err:
+            raise ValueError(
+                f"kfac_loss expects a batch dict with keys {inputs_key!r} and {targets_key!r}; "
+                f"got {type(batch).__name__} with keys "
+                f"{sorted(batch) if isinstance(batch, dict) else '?'}"
+            ) from err
+        pred = apply_fn(params, x)
+        if pred.shape != y.shape:
+            raise ValueError(
+                f"predictions of shape {pred.shape} and targets of shape {y.shape} differ"
+            )
+        per_example = math.prod(pred.shape[1:]) or 1
+        if loss == "mse":
+            kfac_jax.register_squared_error_loss(pred, y, weight=1.0 / per_example)
+            return jnp.mean((pred - y) ** 2)
+        kfac_jax.register_sigmoid_cross_entropy_loss(pred, y, weight=1.0 / per_example)
+        return jnp.mean(optax.sigmoid_binary_cross_entropy(pred, y))
+
+    loss_fn.kfac_registered = True  # type: ignore[attr-defined]
+    return loss_fn
+
+
+def _batch_size(batch: Any) -> int:
+    leaves = jax.tree.leaves(batch)
+    if not leaves or np.ndim(leaves[0]) == 0:
+        raise ValueError("the batch must be a pytree of arrays with a leading examples axis")
+    return int(np.shape(leaves[0])[0])
+
+
+class KFACState(NamedTuple):
+    """State of :func:`scale_by_kfac`.
+
+    Attributes:
+      count: updates applied so far.
+      key: PRNG key for the sampling estimation modes (unused by ``fisher_empirical``).
+      estimator: kfac-jax ``BlockDiagonalCurvature.State``: the Kronecker factors of every dense
+        layer and their cached damped inverses.
+    """
+
+    count: jax.Array
+    key: jax.Array
+    estimator: Any
+
+
+def _make_estimator(loss_fn: Callable, estimation_mode: str):
+    kfac_jax = _kfac_jax()
+    return kfac_jax.BlockDiagonalCurvature(
+        func=loss_fn,
+        default_estimation_mode=estimation_mode,
+        params_index=0,
+        # Every replica computes every block: no cross-device scheduling of the inverses.
+        distributed_multiplies=False,
+        distributed_cache_updates=False,
+    )
+
+
+def registered_layers(loss_fn: Callable, params: Any, example_batch: Any) -> list[dict[str, Any]]:
+    """The layers kfac-jax registered in ``loss_fn`` (auto-registration by graph matching).
+
+    Returns:
+      One dict per curvature block: ``block`` (class name), ``tag`` (kfac-jax's layer tag, e.g.
+      ``dense_with_bias``), ``paths`` (the ``jax.tree_util.keystr`` of the parameters it covers)
+      and ``shapes``.
+    """
+    estimator = _make_estimator(loss_fn, "fisher_empirical")
+    estimator.finalize((params, example_batch))
+    flat = jax.tree_util.tree_flatten_with_path(params)[0]
+    out = []
+    for block, indices in zip(estimator.blocks, estimator.jaxpr.layer_indices, strict=True):
+        out.append(
+            {
+                "block": type(block).__name__,
+                "tag": str(getattr(block, "name", "")),
+                "paths": tuple(jax.tree_util.keystr(flat[i][0]) for i in indices),
+                "shapes": tuple(tuple(flat[i][1].shape) for i in indices),
+            }
+        )
+    return out
+
+
+def scale_by_kfac(
+    loss_fn: Callable[[Any, Any], jax.Array],
+    example_batch: Any,
+    *,
+    damping: float = 0.1,
+    inverse_update_period: int = 100,
+    curvature_decay: float = 0.0,
+    estimation_mode: str = "fisher_empirical",
+    axis_name: str | None = None,
+    seed: int = 0,
+) -> optax.GradientTransformationExtraArgs:
+    """Precondition the gradient with K-FAC's damped inverse Kronecker factors (kfac-jax).
+
+    On steps ``0, P, 2P, ...`` (``P = inverse_update_period``), inside the jitted update with
+    ``jax.lax.cond``, the Kronecker factors are re-estimated on the current batch and their
+    damped inverses cached; every step multiplies the gradient by the cached inverses. Dense
+    layers are found by kfac-jax's graph matcher (check them with :func:`registered_layers`).
+
+    Matches the reference (EKFAC-pytorch ``KFAC`` with ``alpha=1``): ``A = sum_i a_i a_i^T / N``,
+    ``G = sum_i d_i d_i^T / N`` with ``d_i = dl_i/ds_i`` the per-example loss gradient at the layer
+    output, factored Tikhonov damping. Two deliberate differences: kfac-jax's damping is
+    pi-adjusted (``(pi A + sqrt(lambda) I)``, ``(G / pi + sqrt(lambda) I)``, Martens and Grosse
+    2015 Sec. 6.3; the reference's default ``pi=False`` uses ``pi = 1``), and the statistics are
+    computed on refresh steps only (as the reference does; kfac-jax's own ``OptaxPreconditioner``
+    insists on every step). kfac-jax's ``fisher_empirical`` mode normalises ``G`` by ``N^2``
+    rather than ``N``; the damping and the result are rescaled by ``N`` so that the preconditioner
+    is exactly the reference's.
+
+    Args:
+      loss_fn: ``loss_fn(params, batch)`` with a registered loss (see :func:`kfac_loss`).
+      example_batch: a batch of the training structure (any size), traced once in ``init`` to
+        find the layers.
+      damping: Tikhonov damping ``lambda`` (the reference's ``eps``, 0.1).
+      inverse_update_period: refresh the factors and inverses every this many steps (100).
+      curvature_decay: weight of the previous factors when refreshing (0: the current batch
+        only, the reference's ``alpha = 1``).
+      estimation_mode: one of :data:`ESTIMATION_MODES`; ``fisher_empirical`` (default) is the
+        reference's; ``fisher_gradients`` is kfac-jax's default (true Fisher, sampled targets).
+      axis_name: the ``pmap`` axis; the factors are then averaged over it before inversion.
+      seed: seed of the sampling modes' key.
+
+    Returns:
+      An :class:`optax.GradientTransformationExtraArgs` whose ``update`` needs the extra
+      argument ``batch`` (the current batch).
+    """
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn must be callable(params, batch), got {loss_fn!r}")
+    if isinstance(damping, int | float) and not damping > 0:
+        raise ValueError(f"damping must be > 0, got {damping}")
+    if not isinstance(inverse_update_period, int | np.integer) or inverse_update_period < 1:
+        raise ValueError(f"inverse_update_period must be an int >= 1, got {inverse_update_period}")
+    if isinstance(curvature_decay, int | float) and not 0.0 <= curvature_decay < 1.0:
+        raise ValueError(f"curvature_decay must be in [0, 1), got {curvature_decay}")
+    if estimation_mode not in ESTIMATION_MODES:
+        raise ValueError(
+            f"estimation_mode must be one of {ESTIMATION_MODES}, got {estimation_mode!r}"
+        )
+    estimator = _make_estimator(loss_fn, estimation_mode)
+
+    def init_fn(params: optax.Params) -> KFACState:
+        state = estimator.init(
+            rng=jax.random.key(seed),
+            func_args=(params, example_batch),
+            exact_powers_to_cache=None,
+            approx_powers_to_cache=-1,
+            cache_eigenvalues=False,
+        )
+        return KFACState(count=jnp.zeros([], jnp.int32), key=jax.random.key(seed), estimator=state)
+
+    def update_fn(
+        updates: optax.Updates,
+        state: KFACState,
+        params: optax.Params | None = None,
+        *,
+        batch: Any = None,
+        **extra_args: Any,
+    ) -> tuple[optax.Updates, KFACState]:
+        del extra_args
+        if batch is None or params is None:
+            raise TypeError(
+                "K-FAC needs the params and the current batch: "
+                "tx.update(grads, state, params, batch=batch) (experiments.baselines."
+                "make_kfac_step does this; jaxprecond.make_train_step does not pass the batch)"
+            )
+        if not estimator.finalized:  # update before init, e.g. a restored state
+            estimator.finalize((params, batch))
+        n = _batch_size(batch)
+        # kfac-jax's empirical Fisher is G / N: damping lambda / N and a factor 1 / N restore
+        # (A (x) G + damping)^-1 exactly (pi-adjusted damping is homogeneous in this scaling).
+        rescale = float(n) if estimation_mode == "fisher_empirical" else 1.0
+        identity_weight = damping / rescale
+        key, sub = jax.random.split(state.key)
+
+        def refresh(est_state):
+            est_state = estimator.update_curvature_matrix_estimate(
+                state=est_state,
+                ema_old=curvature_decay,
+                ema_new=1.0,
+                identity_weight=identity_weight,
+                batch_size=n,
+                rng=sub,
+                func_args=(params, batch),
+                estimation_mode=estimation_mode,
+            )
+            if axis_name is not None:
+                est_state = estimator.sync(est_state, pmap_axis_name=axis_name)
+            return estimator.update_cache(
+                est_state,
+                identity_weight=identity_weight,
+                exact_powers=None,
+                approx_powers=-1,
+                eigenvalues=False,
+                pmap_axis_name=axis_name,
+            )
+
+        est_state = jax.lax.cond(
+            state.count % inverse_update_period == 0, refresh, lambda s: s, state.estimator
+        )
+        precond = estimator.multiply_matpower(
+            state=est_state,
+            parameter_structured_vector=updates,
+            identity_weight=identity_weight,
+            power=-1,
+            exact_power=False,
+            use_cached=True,
+            pmap_axis_name=axis_name,
+        )
+        if rescale != 1.0:
+            precond = jax.tree.map(lambda u: u / rescale, precond)
+        return precond, KFACState(optax.safe_increment(state.count), key, est_state)
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+def kfac(
+    learning_rate: optax.ScalarOrSchedule = 1e-4,
+    *,
+    loss_fn: Callable[[Any, Any], jax.Array] | None = None,
+    example_batch: Any = None,
+    damping: float = 0.1,
+    inverse_update_period: int = 100,
+    curvature_decay: float = 0.0,
+    estimation_mode: str = "fisher_empirical",
+    b1: float = 0.9,
+    b2: float = 0.999,
+    eps: float = 1e-8,
+    axis_name: str | None = None,
+    seed: int = 0,
+) -> optax.GradientTransformationExtraArgs:
+    """K-FAC-preconditioned gradients fed to Adam, the reference's "Kronecker" baseline.
+
+    ``chain(scale_by_kfac(...), scale_by_adam(b1, b2, eps), scale_by_learning_rate(lr))``; the
+    defaults are the reference's (Adam lr 1e-4, damping 0.1, inverses every 100 steps).
+
+    Args:
+      learning_rate: Adam's learning rate or schedule.
+      loss_fn: registered ``loss_fn(params, batch)`` (see :func:`kfac_loss`); required.
+      example_batch: a batch of the training structure; required.
+      damping, inverse_update_period, curvature_decay, estimation_mode, axis_name, seed: see
+        :func:`scale_by_kfac`.
+      b1, b2, eps: Adam's.
+
+    Returns:
+      An :class:`optax.GradientTransformationExtraArgs`; ``update`` needs ``batch=``.
+
+    Example:
+      >>> import jax, jax.numpy as jnp, fields
+      >>> model = fields.make("gaussian", depth=3, width=16)
+      >>> loss_fn = kfac_loss(lambda p, x: model.apply({"params": p}, x), "mse")
+      >>> batch = {"coords": jnp.zeros((8, 2)), "pixels": jnp.zeros((8, 3))}
+      >>> params = model.init(jax.random.key(0), batch["coords"])["params"]
+      >>> tx = kfac(1e-4, loss_fn=loss_fn, example_batch=batch)
+      >>> step = make_kfac_step(loss_fn, tx)
+      >>> params, state, metrics = step(params, tx.init(params), batch)
+    """
+    if loss_fn is None or example_batch is None:
+        raise ValueError(
+            "kfac needs loss_fn (a loss with the loss registered for kfac-jax, e.g. "
+            "experiments.baselines.kfac_loss(task.apply, 'mse')) and example_batch (a batch of "
+            f"the training structure); got loss_fn={loss_fn!r}, example_batch="
+            f"{'None' if example_batch is None else type(example_batch).__name__}"
+        )
+    return optax.chain(
+        scale_by_kfac(
+            loss_fn,
+            example_batch,
+            damping=damping,
+            inverse_update_period=inverse_update_period,
+            curvature_decay=curvature_decay,
+            estimation_mode=estimation_mode,
+            axis_name=axis_name,
+            seed=seed,
+        ),
+        optax.scale_by_adam(b1=b1, b2=b2, eps=eps),
+        optax.scale_by_learning_rate(learning_rate),
+    )
+
+
+def _select(ok: jax.Array, new: Any, old: Any) -> Any:
+    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
+
+
+def _tree_finite(tree: Any) -> jax.Array:
+    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
+
+
+def make_kfac_step(
+    loss_fn: Callable[[Any, Any], jax.Array],
+    tx: optax.GradientTransformation,
+    *,
+    parallel: Literal["pmap", "sharded", "none"] | None = None,
+    axis_name: str = "batch",
+    devices: Sequence[Any] | None = None,
+    skip_nonfinite: bool = True,
+):
+    """``step(params, opt_state, batch) -> (params, opt_state, metrics)`` passing ``batch=``.
+
+    The same contract as :func:`jaxprecond.make_train_step` (and the same
+    :class:`jaxprecond.TrainStep` with ``place``/``shard``/``fetch``), for transforms that need
+    the batch itself, such as :func:`kfac`. It also passes ``obj_fn``, ``value``, ``grad`` and
+    ``value_fn``. Under ``parallel="pmap"`` build the transform with the same ``axis_name``.
+    """
+    from jaxprecond.train_step import TrainStep
+
+    if parallel == "none":
+        parallel = None
+    if parallel not in PARALLEL_MODES:
+        raise ValueError(f"parallel={parallel!r} is unknown; expected one of {PARALLEL_MODES}")
+    if not callable(loss_fn):
+        raise ValueError(f"loss_fn={loss_fn!r} is not callable; expected loss_fn(params, batch)")
+    tx = optax.with_extra_args_support(tx)
+    pmap_axis = axis_name if parallel == "pmap" else None
+
+    def step(params, opt_state, batch):
+        obj = lambda p: loss_fn(p, batch)
+        loss, grads = jax.value_and_grad(obj)(params)
+        if pmap_axis is not None:
+            loss, grads = jax.lax.pmean((loss, grads), pmap_axis)
+        updates, new_state = tx.update(
+            grads,
+            opt_state,
+            params,
+            batch=batch,
+            obj_fn=obj,
+            value=loss,
+            grad=grads,
+            value_fn=obj,
+        )
+        new_params = optax.apply_updates(params, updates)
+        finite = jnp.isfinite(loss) & _tree_finite(updates)
+        if skip_nonfinite:
+            new_params = _select(finite, new_params, params)
+            new_state = _select(finite, new_state, opt_state)
+        return new_params, new_state, {"loss": loss, "finite": finite}
+
+    all_devices = tuple(devices) if devices is not None else tuple(jax.devices())
+    if parallel == "pmap":
+        fn = jax.pmap(step, axis_name=axis_name, devices=list(all_devices))
+        return TrainStep(fn, parallel, axis_name, all_devices)
+    if parallel == "sharded":
+        from jax.sharding import Mesh, NamedSharding
+        from jax.sharding import PartitionSpec as P
+
+        mesh = Mesh(np.array(all_devices), (axis_name,))
+        rep = NamedSharding(mesh, P())
+        fn = jax.jit(
+            step,
+            in_shardings=(rep, rep, NamedSharding(mesh, P(axis_name))),
+            out_shardings=(rep, rep, rep),
+        )
+        return TrainStep(fn, parallel, axis_name, all_devices, mesh)
+    return TrainStep(jax.jit(step), None, axis_name, all_devices[:1])
+
+
+# ------------------------------------------------------------------------------------------------
+# L-BFGS
+
+
+def check_full_batch(
+    name: str, batch_size: int | None, num_examples: int | None, *, force: bool = False
+) -> None:
+    """Raise ``ValueError`` when a full-batch optimizer is asked for on a mini-batch run.
+
+    ``batch_size`` or ``num_examples`` ``None`` means unknown (no check).
+    """
+    if batch_size is None or num_examples is None or force:
+        return
+    if batch_size < num_examples:
+        raise ValueError(
+            f"{name} needs the full batch: batch_size={batch_size} < num_examples="
+            f"{num_examples} (its line search and curvature pairs compare losses and gradients "
+            "of different mini-batches, which breaks L-BFGS); use batch_size="
+            f"{num_examples}, or force=True to run it on mini-batches anyway"
+        )
+
+
+def lbfgs(
+    learning_rate: optax.ScalarOrSchedule | None = None,
+    *,
+    memory_size: int = 10,
+    max_linesearch_steps: int = 20,
+    batch_size: int | None = None,
+    num_examples: int | None = None,
+    force: bool = False,
+    axis_name: str | None = None,
+) -> optax.GradientTransformationExtraArgs:
+    """L-BFGS (``optax.lbfgs``) with the zoom (strong Wolfe) line search, for full-batch tasks.
+
+    The update needs the extra arguments ``value``, ``grad`` and ``value_fn`` (the loss, its
+    gradient at ``params`` and ``params -> loss`` on the *same* batch), which
+    :func:`jaxprecond.make_train_step` passes.
+
+    Args:
+      learning_rate: ``None`` (default) or ``1.0``: the line search sets the step; another value
+        or a schedule scales the direction before the line search.
+      memory_size: number of curvature pairs kept.
+      max_linesearch_steps: zoom line-search iterations per step.
+      batch_size, num_examples: when both are given and ``batch_size < num_examples``, a
+        ``ValueError`` (L-BFGS is a deterministic method) unless ``force=True``.
+      force: run on mini-batches anyway.
+      axis_name: must be ``None``: under ``pmap`` the line search would evaluate each replica's
+        shard only and the replicas would diverge (use a sharded ``jit`` instead).
+
+    Returns:
+      An :class:`optax.GradientTransformationExtraArgs`.
+    """
+    check_full_batch("lbfgs", batch_size, num_examples, force=force)
+    if axis_name is not None:
+        raise ValueError(
+            f"lbfgs does not support pmap (axis_name={axis_name!r}): its line search evaluates "
+            "value_fn on each replica's shard; use parallel='sharded' or one device"
+        )
+    if not isinstance(memory_size, int) or memory_size < 1:
+        raise ValueError(f"memory_size must be an int >= 1, got {memory_size!r}")
+    if not isinstance(max_linesearch_steps, int) or max_linesearch_steps < 1:
+        raise ValueError(f"max_linesearch_steps must be an int >= 1, got {max_linesearch_steps!r}")
+    if isinstance(learning_rate, int | float) and float(learning_rate) == 1.0:
+        learning_rate = None
+    inner = optax.lbfgs(
+        learning_rate=learning_rate,
+        memory_size=memory_size,
+        linesearch=optax.scale_by_zoom_linesearch(
+            max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
+        ),
+    )
+
+    def update_fn(updates, state, params=None, **extra_args):
+        # The zoom line search forwards every extra argument it does not know to value_fn and
+        # rejects the rest, so drop the ones train steps pass for other transforms (obj_fn, ...).
+        missing = [k for k in _LBFGS_EXTRA_ARGS if k not in extra_args]
+        if missing:
+            raise TypeError(
+                f"lbfgs needs the extra arguments {_LBFGS_EXTRA_ARGS} (missing {missing}): "
+                "tx.update(grads, state, params, value=loss, grad=grads, value_fn=loss_of_params)"
+                " (jaxprecond.make_train_step passes them)"
+            )
+        kept = {k: extra_args[k] for k in _LBFGS_EXTRA_ARGS}
+        return inner.update(updates, state, params, **kept)
+
+    def init_fn(params):
+        # optax's zoom line search starts with weakly typed scalars that its update returns
+        # strongly typed: a jitted train step would compile twice. Start strongly typed.
+        return jax.tree.map(
+            lambda x: jnp.asarray(x, dtype=x.dtype) if isinstance(x, jax.Array) else x,
+            inner.init(params),
+        )
+
+    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
+
+
+_LBFGS_EXTRA_ARGS = ("value", "grad", "value_fn")
