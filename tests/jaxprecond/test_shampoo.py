@@ -152,9 +152,8 @@ def run_both(grads, **kw):
     [
         dict(eps=1e-3, relative_eps=0.0),  # Algorithm 4 exactly
         dict(eps=1e-3, relative_eps=1e-3, block_size=3, vector_preconditioner="diagonal"),
-        dict(eps=1e-3, relative_eps=0.0, block_size=2, vector_preconditioner="none"),
     ],
-    ids=["alg4", "blocks3_diag", "blocks2_none"],
+    ids=["alg4", "blocks3_diag"],
 )
 def test_matches_numpy(kw):
     run_both(random_grads(jax.random.key(0), 5), **kw)
@@ -173,16 +172,24 @@ def test_first_matrix_step_is_polar_factor():
 
 def test_interval_matches_numpy_and_refreshes_only_every_interval():
     grads = random_grads(jax.random.key(2), 7)
-    states = run_both(grads, eps=1e-4, relative_eps=1e-4, preconditioning_interval=3)
+    states = run_both(
+        grads,
+        eps=1e-4,
+        relative_eps=1e-4,
+        preconditioning_interval=3,
+        block_size=3,
+        vector_preconditioner="none",
+    )
     state = states[-1]
     roots = [s.preconditioners["w"][0][0] for s in states]
     same = [bool(jnp.array_equal(roots[i], roots[i - 1])) for i in range(1, len(roots))]
     # refreshed at counts 0, 3, 6: roots change entering steps 3 and 6 only
     assert same == [True, True, False, True, True, False]
     assert int(state.count) == 7
-    # the statistics, unlike the roots, grow every step
+    # the statistics, unlike the roots, grow every step (first 3x3 block of w, its L)
     w_stats = state.stats["w"][0][0]
-    expected = sum(np.asarray(g["w"], np.float64) @ np.asarray(g["w"], np.float64).T for g in grads)
+    blocks = [np.asarray(g["w"], np.float64)[:3, :3] for g in grads]
+    expected = sum(b @ b.T for b in blocks)
     np.testing.assert_allclose(np.asarray(w_stats), expected, rtol=1e-5)
 
 
@@ -275,19 +282,12 @@ def test_momentum_and_weight_decay_chain():
             np.testing.assert_allclose(u[n], -0.1 * trace[n], rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize(
-    "kw, factor",
-    [
-        (dict(), 0.1),  # Algorithm 4 as written, lr 0.1
-        # roots reused for 10 steps: needs grafting (or more damping), as the reference uses
-        (dict(preconditioning_interval=10, graft="sgd", momentum=0.9, nesterov=True), 0.1),
-    ],
-    ids=["alg4", "interval10_grafted"],
-)
-def test_lowers_loss_on_gaussian_regression(kw, factor):
+def test_lowers_loss_on_gaussian_regression():
+    # Algorithm 4 as written, lr 0.1 (tests/experiments/test_baselines.py trains a field with the
+    # reference's grafted configuration and roots reused for 10 steps)
     params = mlp_init(jax.random.key(6), sizes=(2, 16, 16, 1))
     batch = regression_batch(jax.random.key(7), n=64)
-    tx = shampoo(0.1, **kw)
+    tx = shampoo(0.1)
     step = make_train_step(mse, tx)
     state = tx.init(params)
     initial = float(mse(params, batch))
@@ -295,7 +295,7 @@ def test_lowers_loss_on_gaussian_regression(kw, factor):
         params, state, metrics = step(params, state, batch)
         assert bool(metrics["finite"])
     final = float(jnp.mean((mlp_apply(params, batch[0], gaussian) - batch[1]) ** 2))
-    assert final < factor * initial, (initial, final)
+    assert final < 0.1 * initial, (initial, final)
 
 
 @pytest.mark.parametrize(
