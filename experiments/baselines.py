@@ -35,6 +35,7 @@ __all__ = [
     "check_full_batch",
     "kfac",
     "kfac_loss",
+    "kfac_task_options",
     "lbfgs",
     "make_kfac_step",
     "registered_layers",
@@ -148,6 +149,39 @@ def kfac_loss(
 
     loss_fn.kfac_registered = True  # type: ignore[attr-defined]
     return loss_fn
+
+
+def kfac_task_options(
+    task: Any,
+    loss: LossName = "mse",
+    *,
+    inputs_key: str = "coords",
+    targets_key: str = "pixels",
+    example_size: int = 2,
+) -> dict[str, Any]:
+    """``loss_fn`` and ``example_batch`` for building ``kfac`` on a harness task.
+
+    Usage in the harness::
+
+        tx = optimizers.build("kfac", lr, seed=..., axis_name=..., **kfac_task_options(task))
+        step_fn = make_kfac_step(task.loss_fn, tx, parallel=..., axis_name=..., devices=...)
+
+    Args:
+      task: a task with ``apply(params, inputs)`` and ``batch(indices)`` (e.g. ``ImageTask``).
+      loss: the task's loss, ``"mse"`` (image) or ``"bce"`` (occupancy logits).
+      inputs_key, targets_key: keys of the task's batch dict.
+      example_size: examples in the example batch (the factors' shapes do not depend on it).
+    """
+    for attr in ("apply", "batch"):
+        if not callable(getattr(task, attr, None)):
+            raise ValueError(
+                f"kfac needs a task with {attr}(...); {type(task).__name__} has none (K-FAC reads "
+                "the model's predictions to register the loss)"
+            )
+    return {
+        "loss_fn": kfac_loss(task.apply, loss, inputs_key=inputs_key, targets_key=targets_key),
+        "example_batch": task.batch(np.arange(example_size)),
+    }
 
 
 def _batch_size(batch: Any) -> int:

@@ -237,3 +237,21 @@ register(OptimizerSpec(
     default_lr={"*": 0.15, **_RELU}, uses_curvature=True,
     description="SGD preconditioned by a diagonal curvature estimate, no momentum",
 ))
+
+# --- Baselines (issue 6; experiments/baselines.py): Shampoo, K-FAC, L-BFGS -------------------
+# kfac needs the task: build it with experiments.baselines.kfac_task_options(task) as options and
+# train it with experiments.baselines.make_kfac_step (its update takes the batch). lbfgs needs the
+# full batch (pass force=True to its builder to override outside the harness).
+register(OptimizerSpec(
+    "shampoo", lazy_builder("experiments.baselines", "shampoo"),
+    default_lr={"*": 0.1, "sine": 0.01},
+    description="Shampoo (v1 supplement Alg. 4): L^-1/4 G R^-1/4, eigh roots",
+))
+register(OptimizerSpec(
+    "kfac", lazy_builder("experiments.baselines", "kfac"), default_lr={"*": 1e-4},
+    description="K-FAC (kfac-jax, damping 0.1, inverses every 100 steps) fed to Adam",
+))
+register(OptimizerSpec(
+    "lbfgs", lazy_builder("experiments.baselines", "lbfgs"), default_lr={"*": 1.0},
+    full_batch_only=True, description="L-BFGS (optax) with a zoom line search; full batch only",
+))
