@@ -34,6 +34,8 @@ class Checkpointer:
             self._manager = ocp.CheckpointManager(
                 self.directory,
                 options=ocp.CheckpointManagerOptions(max_to_keep=max_to_keep, create=True),
+                item_handlers={"state": ocp.StandardCheckpointHandler(),
+                               "meta": ocp.JsonCheckpointHandler()},
             )
         except Exception as exc:  # noqa: BLE001 - any failure reads as an unusable directory
             raise CheckpointError(
@@ -120,7 +122,9 @@ def _check_like(state: Any, abstract: Any, directory: pathlib.Path) -> None:
 
 def read_checkpoint(directory: pathlib.Path, step: int | None = None) -> tuple[Any, dict[str, Any]]:
     """Read a run's checkpoint without a template: ``(state, meta)`` with ``state`` as nested
-    dicts/lists of arrays (``{'params': ..., 'opt_state': ...}``), for analysis and tests.
+    dicts/lists of arrays on this process's first device (``{'params': ..., 'opt_state': ...}``;
+    PRNG keys as raw key data), for analysis and tests. Works whatever the devices and processes
+    that wrote it.
 
     ``directory`` is the run's ``--out`` or its ``checkpoints/`` folder.
     """
@@ -133,10 +137,16 @@ def read_checkpoint(directory: pathlib.Path, step: int | None = None) -> tuple[A
         if step is None:
             raise CheckpointError(f"no checkpoint in {manager.directory}")
         try:
+            metadata = manager._manager.item_metadata(step)["state"]
+            metadata = getattr(metadata, "tree", metadata)
+            device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+            abstract = jax.tree.map(
+                lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype, sharding=device), metadata
+            )
             restored = manager._manager.restore(
                 step,
                 args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()
+                    state=ocp.args.StandardRestore(abstract), meta=ocp.args.JsonRestore()
                 ),
             )
         except Exception as exc:  # noqa: BLE001

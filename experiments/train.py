@@ -3,20 +3,23 @@ checks, optimizer and train-step construction, checkpoint restore, the loop, and
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pathlib
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
 import numpy as np
+import optax
 
 from experiments import optimizers
 from experiments.checkpoint import Checkpointer
 from experiments.config import RunConfig, incompatibilities, read_saved_config, validate
-from experiments.distributed import is_primary, local_copy, tree_nbytes
+from experiments.data import ShuffledBatches
+from experiments.distributed import is_primary, local_copy, tree_nbytes, uncommitted
 from experiments.errors import UsageError
 from experiments.loop import LoopSpec, run_loop
 from experiments.metrics import MetricsWriter, read_metrics
@@ -103,6 +106,41 @@ def _lr_fn(lr: Any) -> Callable[[int], float]:
     return (lambda step: float(lr(step))) if callable(lr) else (lambda step: float(lr))
 
 
+@dataclasses.dataclass
+class Built:
+    """The pieces :func:`build` makes for a run."""
+
+    batcher: ShuffledBatches
+    steps_per_epoch: int
+    total_steps: int
+    learning_rate: float | optax.Schedule
+    tx: optax.GradientTransformationExtraArgs
+    step_fn: Any
+    parallel: str | None
+
+
+def build(task: Task, config: RunConfig, *, devices: Sequence[Any] | None = None) -> Built:
+    """Data order, learning rate (or schedule), optimizer and compiled train step of a run.
+
+    Under ``pmap`` the optimizer gets the mapped axis name so its curvature estimate is
+    averaged across replicas like the gradient; under sharded ``jit`` the compiler does it.
+    """
+    from jaxprecond import make_train_step
+
+    parallel = None if config.parallel == "none" else config.parallel
+    batcher = ShuffledBatches(task.num_examples, config.batch_size, config.seed)
+    spe = batcher.steps_per_epoch
+    lr = optimizers.learning_rate_schedule(
+        config.learning_rate, config.schedule, steps_per_epoch=spe,
+        decay_epochs=config.decay_epochs or config.epochs, final_lr=config.final_lr,
+    )
+    tx = optimizers.build(config.optimizer, lr, seed=config.seed,
+                          axis_name=AXIS if parallel == "pmap" else None, **config.opt_args)
+    step_fn = make_train_step(task.loss_fn, tx, parallel=parallel, axis_name=AXIS,
+                              devices=devices)
+    return Built(batcher, spe, config.epochs * spe, lr, tx, step_fn, parallel)
+
+
 def train(
     task: Task, config: RunConfig, *, on_log: Callable[[dict[str, Any]], None] | None = None
 ) -> dict[str, Any]:
@@ -130,11 +168,11 @@ def train(
         )
     parallel = None if config.parallel == "none" else config.parallel
     n_processes = jax.process_count()
-    if n_processes > 1 and parallel is None:
-        raise UsageError(f"--parallel none: a {n_processes}-process run expects pmap or sharded")
+    if n_processes > 1 and parallel != "sharded":
+        raise UsageError(
+            f"--parallel {config.parallel}: a {n_processes}-process run expects sharded"
+        )
     devices = jax.local_devices()[:1] if parallel is None else jax.devices()
-    if parallel == "pmap" and n_processes > 1:
-        devices = jax.local_devices()
     check_batch(task, config, len(jax.devices()) if parallel else 1, n_processes)
 
     out = pathlib.Path(config.out)
@@ -147,21 +185,9 @@ def train(
     _agree(error, f"--out {out}")
     out.mkdir(parents=True, exist_ok=True)
 
-    from experiments.data import ShuffledBatches
-    from jaxprecond import make_train_step
-
-    batcher = ShuffledBatches(task.num_examples, config.batch_size, config.seed)
-    spe = batcher.steps_per_epoch
-    total_steps = config.epochs * spe
-    lr = optimizers.learning_rate_schedule(
-        config.learning_rate, config.schedule, steps_per_epoch=spe,
-        decay_epochs=config.decay_epochs or config.epochs, final_lr=config.final_lr,
-    )
-    axis_name = AXIS if parallel == "pmap" else None
-    tx = optimizers.build(config.optimizer, lr, seed=config.seed, axis_name=axis_name,
-                          **config.opt_args)
-    step_fn = make_train_step(task.loss_fn, tx, parallel=parallel, axis_name=AXIS,
-                              devices=devices)
+    built = build(task, config, devices=devices)
+    batcher, spe, total_steps = built.batcher, built.steps_per_epoch, built.total_steps
+    lr, tx, step_fn, parallel = built.learning_rate, built.tx, built.step_fn, built.parallel
 
     params0 = task.init_params(jax.random.PRNGKey(config.seed))
     opt0 = tx.init(params0)
@@ -186,7 +212,8 @@ def train(
         start_step = latest
         params, opt_state = state["params"], state["opt_state"]
         if pmap:
-            params, opt_state = step_fn.place(params), step_fn.place(opt_state)
+            params = step_fn.place(uncommitted(params))
+            opt_state = step_fn.place(uncommitted(opt_state))
     elif config.resume and is_primary() and resumable:
         print(f"note: no checkpoint in {checkpointer.directory}; starting from step 0")
 
