@@ -15,6 +15,16 @@ which kfac-jax obtains by tracing a loss function in which the loss is *register
 transform therefore takes the batch as the extra argument ``batch``; :func:`make_kfac_step` builds
 a train step that passes it (``jaxprecond.make_train_step`` passes ``obj_fn``, ``value``, ``grad``
 and ``value_fn`` only).
+
+Notes:
+  * The v1 supplement lists "learning rate 0.1" for the Kronecker preconditioner; in the reference
+    code 0.1 is the damping (``KFAC(net, 0.1, update_freq=100)``) and the optimizer it feeds is
+    Adam at 1e-4 (DESIGN.md), which is what ``kfac`` defaults to.
+  * kfac-jax 0.0.8 (the newest release) evaluates jaxprs with the ``get_bind_params`` API of
+    JAX <= 0.7; on newer JAX every curvature update fails. :func:`_kfac_jax` replaces that one
+    helper (``tag_graph_matcher.eval_jaxpr_eqn``) with one that handles both APIs, only when the
+    installed JAX needs it; ``test_kfac_matches_direct_computation_and_reuses_inverses`` checks
+    the result against a direct computation.
 """
 
 from __future__ import annotations
