@@ -59,6 +59,10 @@ class OptimizerSpec:
         rejects a smaller batch.
       uses_curvature: the update evaluates Hessian-vector products through ``obj_fn``.
       description: one line for ``--help`` and reports.
+      task_options: ``task_options(task) -> dict`` of builder options the optimizer needs from
+        the task (e.g. K-FAC's registered loss and an example batch); ``None`` if none.
+      make_step: replaces ``jaxprecond.make_train_step`` (same signature and contract) for
+        optimizers whose update needs more than ``obj_fn`` (e.g. K-FAC takes the batch).
     """
 
     name: str
@@ -67,6 +71,8 @@ class OptimizerSpec:
     full_batch_only: bool = False
     uses_curvature: bool = False
     description: str = ""
+    task_options: Callable[[Any], dict[str, Any]] | None = None
+    make_step: Callable[..., Any] | None = None
 
     def lr_for(self, activation: str) -> float:
         """The default learning rate for a field with this activation."""
@@ -124,6 +130,34 @@ def lazy_builder(module: str, attr: str, **fixed: Any) -> Builder:
     build.__doc__ = f"Builds {module}.{attr} (with {fixed})."
     build.target = (module, attr)  # type: ignore[attr-defined]
     return build
+
+
+def lazy_function(module: str, attr: str) -> Callable[..., Any]:
+    """``module.attr``, imported on first call (for :class:`OptimizerSpec` hooks)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), attr)(*args, **kwargs)
+
+    call.__name__ = attr
+    call.target = (module, attr)  # type: ignore[attr-defined]
+    return call
+
+
+def make_step_fn(name: str) -> Callable[..., Any]:
+    """The train-step builder for optimizer ``name`` (``jaxprecond.make_train_step`` unless the
+    spec names another)."""
+    spec = get(name)
+    if spec.make_step is not None:
+        return spec.make_step
+    from jaxprecond import make_train_step
+
+    return make_train_step
+
+
+def task_options(name: str, task: Any) -> dict[str, Any]:
+    """Builder options optimizer ``name`` derives from ``task`` (empty for most)."""
+    spec = get(name)
+    return dict(spec.task_options(task)) if spec.task_options is not None else {}
 
 
 def _optax_builder(fn: Callable[..., optax.GradientTransformation]) -> Builder:
@@ -239,9 +273,9 @@ register(OptimizerSpec(
 ))
 
 # --- Baselines (issue 6; experiments/baselines.py): Shampoo, K-FAC, L-BFGS -------------------
-# kfac needs the task: build it with experiments.baselines.kfac_task_options(task) as options and
-# train it with experiments.baselines.make_kfac_step (its update takes the batch). lbfgs needs the
-# full batch (pass force=True to its builder to override outside the harness).
+# kfac needs the task (its loss registration and an example batch: task_options) and a step that
+# passes it the batch (make_step); the harness applies both. lbfgs needs the full batch (pass
+# force=True to its builder to override outside the harness).
 register(OptimizerSpec(
     "shampoo", lazy_builder("experiments.baselines", "shampoo"),
     default_lr={"*": 0.1, "sine": 0.01},
@@ -250,6 +284,8 @@ register(OptimizerSpec(
 register(OptimizerSpec(
     "kfac", lazy_builder("experiments.baselines", "kfac"), default_lr={"*": 1e-4},
     description="K-FAC (kfac-jax, damping 0.1, inverses every 100 steps) fed to Adam",
+    task_options=lazy_function("experiments.baselines", "kfac_task_options"),
+    make_step=lazy_function("experiments.baselines", "make_kfac_step"),
 ))
 register(OptimizerSpec(
     "lbfgs", lazy_builder("experiments.baselines", "lbfgs"), default_lr={"*": 1.0},

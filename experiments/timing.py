@@ -51,6 +51,7 @@ def optimizer_time(
     steps: int,
     window: int,
     step: Any = None,
+    make_step: Callable[..., Any] | None = None,
 ) -> float:
     """Estimated seconds the optimizer took over a run of ``steps`` steps.
 
@@ -63,11 +64,13 @@ def optimizer_time(
       steps: steps the run took.
       window: steps replayed per measurement.
       step: the run's own single-device train step, if it has one (saves a compilation).
+      make_step: the train-step builder (default ``jaxprecond.make_train_step``).
     """
-    from jaxprecond import make_train_step
+    if make_step is None:
+        from jaxprecond import make_train_step as make_step
 
     if step is None or step.parallel is not None:
-        step = make_train_step(loss_fn, tx, parallel=None, devices=jax.local_devices()[:1])
+        step = make_step(loss_fn, tx, parallel=None, devices=jax.local_devices()[:1])
     batch = step.shard(batch)
     grad_fn = jax.jit(jax.value_and_grad(loss_fn))
 

@@ -119,14 +119,21 @@ class Built:
     parallel: str | None
 
 
+def build_tx(
+    task: Task, config: RunConfig, learning_rate: Any, *, axis_name: str | None
+) -> optax.GradientTransformationExtraArgs:
+    """The run's optimizer: registry builder + options from the task + ``--opt-arg``s."""
+    options = {**optimizers.task_options(config.optimizer, task), **config.opt_args}
+    return optimizers.build(config.optimizer, learning_rate, seed=config.seed,
+                            axis_name=axis_name, **options)
+
+
 def build(task: Task, config: RunConfig, *, devices: Sequence[Any] | None = None) -> Built:
     """Data order, learning rate (or schedule), optimizer and compiled train step of a run.
 
     Under ``pmap`` the optimizer gets the mapped axis name so its curvature estimate is
     averaged across replicas like the gradient; under sharded ``jit`` the compiler does it.
     """
-    from jaxprecond import make_train_step
-
     parallel = None if config.parallel == "none" else config.parallel
     batcher = ShuffledBatches(task.num_examples, config.batch_size, config.seed)
     spe = batcher.steps_per_epoch
@@ -134,10 +141,9 @@ def build(task: Task, config: RunConfig, *, devices: Sequence[Any] | None = None
         config.learning_rate, config.schedule, steps_per_epoch=spe,
         decay_epochs=config.decay_epochs or config.epochs, final_lr=config.final_lr,
     )
-    tx = optimizers.build(config.optimizer, lr, seed=config.seed,
-                          axis_name=AXIS if parallel == "pmap" else None, **config.opt_args)
-    step_fn = make_train_step(task.loss_fn, tx, parallel=parallel, axis_name=AXIS,
-                              devices=devices)
+    tx = build_tx(task, config, lr, axis_name=AXIS if parallel == "pmap" else None)
+    make_step = optimizers.make_step_fn(config.optimizer)
+    step_fn = make_step(task.loss_fn, tx, parallel=parallel, axis_name=AXIS, devices=devices)
     return Built(batcher, spe, config.epochs * spe, lr, tx, step_fn, parallel)
 
 
@@ -277,13 +283,13 @@ def train(
     if config.timing_steps > 0 and result.step > 0:
         from experiments.timing import optimizer_time as measure
 
-        tx_local = optimizers.build(config.optimizer, lr, seed=config.seed, axis_name=None,
-                                    **config.opt_args)
+        tx_local = build_tx(task, config, lr, axis_name=None)
         optimizer_time = measure(
             task.loss_fn, tx_local, initial=(params0, opt0),
             final=(final_params, local_copy(result.opt_state, pmap=pmap)),
             batch=task.batch(np.arange(config.batch_size)), steps=result.step,
             window=config.timing_steps, step=step_fn,
+            make_step=optimizers.make_step_fn(config.optimizer),
         )
     final_loss = None
     for row in reversed(rows):
