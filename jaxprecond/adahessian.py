@@ -35,7 +35,7 @@ def scale_by_adahessian(
     update_interval: int = 1,
     warmup: int = 0,
     bias_correction: Literal["per_refresh", "reference"] = "per_refresh",
-    n_probes: int = 1,
+    n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     axis_name: str | None = None,
     seed: int = 0,
@@ -59,7 +59,8 @@ def scale_by_adahessian(
       warmup: number of initial steps that each take an HVP.
       bias_correction: ``'per_refresh'`` or ``'reference'`` (identical when refreshing every
         step).
-      n_probes: probes averaged per refresh.
+      n_probes: probes averaged per refresh (``None``: one). A Python int; under
+        ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
       axis_name: mapped axis over which the curvature is ``pmean``-ed.
       seed: seed of the probe PRNG key.
@@ -96,7 +97,7 @@ def adahessian(
     update_interval: int = 1,
     warmup: int = 0,
     bias_correction: Literal["per_refresh", "reference"] = "per_refresh",
-    n_probes: int = 1,
+    n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     weight_decay: float = 0.0,
     axis_name: str | None = None,
@@ -119,7 +120,8 @@ def adahessian(
       update_interval: HVP refresh period after the warm-up.
       warmup: number of initial steps that each take an HVP.
       bias_correction: ``'per_refresh'`` or ``'reference'``.
-      n_probes: probes averaged per refresh.
+      n_probes: probes averaged per refresh (``None``: one). A Python int; under
+        ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
       weight_decay: decoupled weight decay.
       axis_name: mapped axis over which the curvature is ``pmean``-ed.

@@ -223,15 +223,18 @@ def scale_by_curvature(
     def update_fn(updates, state, params=None, **extra_args):
         if params is None:
             raise ValueError("curvature preconditioners need params: update(g, s, params, ...)")
+        # Hyperparameters as float32 arrays, so that Python numbers and the arrays of
+        # optax.inject_hyperparams give bit-identical updates (1 - b1 rounds the same way).
+        b1_, b2_, eps_ = (jnp.asarray(x, jnp.float32) for x in (b1, b2, eps))
 
         def refresh(operand):
             nu, hvp_count, est_state = operand
             est, est_state = estimator.update(updates, est_state, params, **extra_args)
             s = jax.tree.map(stat, est)
             if accumulation == "ema":
-                new_nu = jax.tree.map(lambda n, x: b2 * n + (1 - b2) * x, nu, s)
+                new_nu = jax.tree.map(lambda n, x: b2_ * n + (1 - b2_) * x, nu, s)
             elif accumulation == "max":
-                new_nu = jax.tree.map(lambda n, x: jnp.maximum(b2 * n, x), nu, s)
+                new_nu = jax.tree.map(lambda n, x: jnp.maximum(b2_ * n, x), nu, s)
             else:
                 new_nu = jax.tree.map(jnp.add, nu, s)
             new_nu = optax.tree.cast_like(new_nu, nu)
@@ -248,33 +251,34 @@ def scale_by_curvature(
 
         correct_mu = bias_correction != "none"
         if use_mu:
-            mu = optax.tree.update_moment(updates, state.mu, b1, 1)
+            mu = optax.tree.update_moment(updates, state.mu, b1_, 1)
             if nesterov:
                 m_hat = jax.tree.map(
-                    lambda m, g: b1 * m + (1 - b1) * g,
-                    optax.tree.bias_correction(mu, b1, count_inc + 1) if correct_mu else mu,
-                    optax.tree.bias_correction(updates, b1, count_inc) if correct_mu else updates,
+                    lambda m, g: b1_ * m + (1 - b1_) * g,
+                    optax.tree.bias_correction(mu, b1_, count_inc + 1) if correct_mu else mu,
+                    optax.tree.bias_correction(updates, b1_, count_inc) if correct_mu else updates,
                 )
             else:
-                m_hat = optax.tree.bias_correction(mu, b1, count_inc) if correct_mu else mu
+                m_hat = optax.tree.bias_correction(mu, b1_, count_inc) if correct_mu else mu
         else:
             mu, m_hat = None, updates
 
         if bias_correction == "per_refresh":
-            correction = 1 - b2 ** jnp.maximum(hvp_count, 1).astype(jnp.float32)
+            correction = 1 - b2_ ** jnp.maximum(hvp_count, 1).astype(jnp.float32)
         elif bias_correction == "reference":
-            correction = 1 - b2 ** count_inc.astype(jnp.float32)
+            correction = 1 - b2_ ** count_inc.astype(jnp.float32)
         else:
             correction = jnp.ones([], jnp.float32)
         scale = jnp.where(hvp_count > 0, 1.0, 0.0)  # no curvature yet: no step
         if lr_warmup is not None:
-            scale = scale * (1 - lr_warmup ** hvp_count.astype(jnp.float32))
+            lr_warmup_ = jnp.asarray(lr_warmup, jnp.float32)
+            scale = scale * (1 - lr_warmup_ ** hvp_count.astype(jnp.float32))
 
         def precondition(m, n, g):
             root = jnp.sqrt(n.astype(jnp.float32) / correction)
             if not (_is_number(hessian_power) and hessian_power == 1):
                 root = root**hessian_power
-            return (scale * m / (root + eps)).astype(g.dtype)
+            return (scale * m / (root + eps_)).astype(g.dtype)
 
         new_updates = jax.tree.map(precondition, m_hat, nu, updates)
         if use_mu:

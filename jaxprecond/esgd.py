@@ -19,7 +19,7 @@ def scale_by_esgd(
     update_interval: int = 100,
     warmup: int = 50,
     bias_correction: Literal["per_refresh", "reference"] = "per_refresh",
-    n_probes: int = 1,
+    n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     axis_name: str | None = None,
     seed: int = 0,
@@ -40,7 +40,8 @@ def scale_by_esgd(
       update_interval: HVP refresh period after the warm-up.
       warmup: number of initial steps that each take an HVP.
       bias_correction: ``'per_refresh'`` (default) or ``'reference'``.
-      n_probes: probes averaged per refresh.
+      n_probes: probes averaged per refresh (``None``: one). A Python int; under
+        ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` (reference) or ``'gaussian'``.
       axis_name: mapped axis over which the curvature is ``pmean``-ed (pmap / shard_map).
       seed: seed of the probe PRNG key kept in the state.
@@ -69,7 +70,7 @@ def esgd(
     update_interval: int = 100,
     warmup: int = 50,
     bias_correction: Literal["per_refresh", "reference"] = "per_refresh",
-    n_probes: int = 1,
+    n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     weight_decay: float = 0.0,
     axis_name: str | None = None,
@@ -92,7 +93,8 @@ def esgd(
       warmup: number of initial steps that each take an HVP.
       bias_correction: ``'per_refresh'`` (default, correct) or ``'reference'`` (the reference
         code's total-step correction).
-      n_probes: probes averaged per refresh.
+      n_probes: probes averaged per refresh (``None``: one). A Python int; under
+        ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
       weight_decay: decoupled weight decay (AdamW-style), 0 by default.
       axis_name: mapped axis over which the curvature is ``pmean``-ed.
@@ -136,7 +138,7 @@ def scale_by_esgd_max(
     update_interval: int = 100,
     warmup: int = 50,
     lr_warmup: float = 0.99,
-    n_probes: int = 1,
+    n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     axis_name: str | None = None,
     seed: int = 0,
@@ -155,7 +157,8 @@ def scale_by_esgd_max(
       update_interval: HVP refresh period after the warm-up.
       warmup: number of initial steps that each take an HVP.
       lr_warmup: the step is scaled by ``1 - lr_warmup ** (number of HVPs)``.
-      n_probes: probes averaged per refresh.
+      n_probes: probes averaged per refresh (``None``: one). A Python int; under
+        ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
       axis_name: mapped axis over which the curvature is ``pmean``-ed.
       seed: seed of the probe PRNG key.
@@ -181,7 +184,7 @@ def esgd_max(
     update_interval: int = 100,
     warmup: int = 50,
     lr_warmup: float = 0.99,
-    n_probes: int = 1,
+    n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     weight_decay: float = 0.0,
     axis_name: str | None = None,
@@ -198,7 +201,8 @@ def esgd_max(
       update_interval: HVP refresh period after the warm-up.
       warmup: number of initial steps that each take an HVP.
       lr_warmup: the step is scaled by ``1 - lr_warmup ** (number of HVPs)``.
-      n_probes: probes averaged per refresh.
+      n_probes: probes averaged per refresh (``None``: one). A Python int; under
+        ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
       weight_decay: decoupled weight decay.
       axis_name: mapped axis over which the curvature is ``pmean``-ed.

@@ -45,6 +45,11 @@ class EstimatorState(NamedTuple):
 
 def check_estimator_args(kind: str, n_probes: int, probe: str) -> None:
     """Validates estimator arguments; raises ``ValueError`` naming the bad value."""
+    if hasattr(n_probes, "dtype"):
+        raise ValueError(
+            f"n_probes={n_probes!r} is an array (optax.inject_hyperparams makes numeric "
+            "arguments arrays); expected a Python int: pass static_args=('n_probes',)"
+        )
     if kind not in ESTIMATOR_KINDS:
         raise ValueError(f"estimator {kind!r} is unknown; expected one of {ESTIMATOR_KINDS}")
     if not isinstance(n_probes, int) or isinstance(n_probes, bool) or n_probes < 1:
@@ -130,7 +135,7 @@ def estimate_diagonal(
 def diagonal_estimator(
     kind: EstimatorKind,
     *,
-    n_probes: int = 1,
+    n_probes: int | None = 1,
     probe: hvp_lib.ProbeKind = "rademacher",
     seed: int = 0,
     axis_name: str | None = None,
@@ -149,6 +154,7 @@ def diagonal_estimator(
       obj_fn=...)`` returns ``(estimate, new_state)``. An ``hvp_fn`` extra argument, when given,
       replaces ``obj_fn``.
     """
+    n_probes = 1 if n_probes is None else n_probes
     check_estimator_args(kind, n_probes, probe)
 
     def init_fn(params):

@@ -23,7 +23,7 @@ def scale_by_preconditioned_sgd(
     eps: float = 1e-4,
     *,
     accumulate: bool = False,
-    n_probes: int = 1,
+    n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     axis_name: str | None = None,
     seed: int = 0,
@@ -39,7 +39,8 @@ def scale_by_preconditioned_sgd(
       preconditioner: ``'jacobi'`` or ``'equilibrated'``.
       eps: added to the denominator.
       accumulate: Algorithm 2's running sum instead of Algorithm 1's fresh estimate.
-      n_probes: probes averaged per step.
+      n_probes: probes averaged per step (``None``: one). A Python int; under
+        ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
       axis_name: mapped axis over which the curvature is ``pmean``-ed.
       seed: seed of the probe PRNG key.
@@ -66,7 +67,7 @@ def preconditioned_sgd(
     preconditioner: Literal["jacobi", "equilibrated"] = "jacobi",
     eps: float = 1e-4,
     accumulate: bool = False,
-    n_probes: int = 1,
+    n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     weight_decay: float = 0.0,
     axis_name: str | None = None,
@@ -83,7 +84,8 @@ def preconditioned_sgd(
       preconditioner: ``'jacobi'`` or ``'equilibrated'``.
       eps: added to the denominator.
       accumulate: Algorithm 2 (running sum of the estimates) instead of Algorithm 1.
-      n_probes: probes averaged per step.
+      n_probes: probes averaged per step (``None``: one). A Python int; under
+        ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
       weight_decay: decoupled weight decay.
       axis_name: mapped axis over which the curvature is ``pmean``-ed.

@@ -32,9 +32,12 @@ def _select(ok: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
+EXTRA_ARGS: tuple[str, ...] = ("obj_fn", "value", "grad", "value_fn")
+
+
 def _build_step(
     loss_fn: LossFn, tx: optax.GradientTransformationExtraArgs, axis_name: str | None,
-    skip_nonfinite: bool,
+    skip_nonfinite: bool, extra_args: tuple[str, ...],
 ) -> Callable:
     """The per-replica step; ``axis_name`` is the pmap axis (``None`` when not mapped)."""
 
@@ -43,7 +46,8 @@ def _build_step(
 
     def update(params, opt_state, obj, loss, grads, hvp_fn=None):
         loss, grads = reduce(loss), reduce(grads)
-        extra = dict(obj_fn=obj, value=loss, grad=grads, value_fn=obj)
+        available = dict(obj_fn=obj, value=loss, grad=grads, value_fn=obj)
+        extra = {k: available[k] for k in extra_args}
         if hvp_fn is not None:
             extra["hvp_fn"] = hvp_fn
         updates, new_state = tx.update(grads, opt_state, params, **extra)
@@ -164,6 +168,7 @@ def make_train_step(
     devices: Sequence[Any] | None = None,
     skip_nonfinite: bool = True,
     donate: bool = False,
+    extra_args: Sequence[str] = EXTRA_ARGS,
 ) -> TrainStep:
     """Builds a compiled ``step(params, opt_state, batch) -> (params, opt_state, metrics)``.
 
@@ -180,6 +185,10 @@ def make_train_step(
         (``metrics['finite']`` is then ``False``).
       donate: donate the params and state buffers to the step (saves memory on accelerators;
         the arrays passed in must not be used afterwards).
+      extra_args: which extra arguments ``tx.update`` receives, among ``'obj_fn'`` (what
+        jaxprecond and ``optax.contrib.sophia`` read), ``'value'``, ``'grad'`` and
+        ``'value_fn'`` (what ``optax.lbfgs`` reads). ``optax.lbfgs`` rejects any argument its
+        line search does not consume, so give it ``('value', 'grad', 'value_fn')``.
 
     Returns:
       A :class:`TrainStep`. ``metrics`` holds ``'loss'`` (averaged over devices) and
@@ -200,6 +209,10 @@ def make_train_step(
         raise ValueError(f"parallel={parallel!r} is unknown; expected one of {PARALLEL_MODES}")
     if not callable(loss_fn):
         raise ValueError(f"loss_fn={loss_fn!r} is not callable; expected loss_fn(params, batch)")
+    extra_args = tuple(extra_args)
+    unknown = sorted(set(extra_args) - set(EXTRA_ARGS))
+    if unknown:
+        raise ValueError(f"extra_args {unknown} are unknown; expected names from {EXTRA_ARGS}")
     tx = optax.with_extra_args_support(tx)
     all_devices = tuple(devices) if devices is not None else tuple(jax.devices())
     if not all_devices:
@@ -208,7 +221,7 @@ def make_train_step(
 
     if parallel == "pmap":
         fn = jax.pmap(
-            _build_step(loss_fn, tx, axis_name, skip_nonfinite), axis_name=axis_name,
+            _build_step(loss_fn, tx, axis_name, skip_nonfinite, extra_args), axis_name=axis_name,
             devices=list(all_devices), donate_argnums=donate_argnums,
         )
         return TrainStep(fn, parallel, axis_name, all_devices)
@@ -216,11 +229,13 @@ def make_train_step(
         mesh = Mesh(np.array(all_devices), (axis_name,))
         replicated = NamedSharding(mesh, P())
         fn = jax.jit(
-            _build_step(loss_fn, tx, None, skip_nonfinite),
+            _build_step(loss_fn, tx, None, skip_nonfinite, extra_args),
             in_shardings=(replicated, replicated, NamedSharding(mesh, P(axis_name))),
             out_shardings=(replicated, replicated, replicated),
             donate_argnums=donate_argnums,
         )
         return TrainStep(fn, parallel, axis_name, all_devices, mesh)
-    fn = jax.jit(_build_step(loss_fn, tx, None, skip_nonfinite), donate_argnums=donate_argnums)
+    fn = jax.jit(
+        _build_step(loss_fn, tx, None, skip_nonfinite, extra_args), donate_argnums=donate_argnums
+    )
     return TrainStep(fn, None, axis_name, all_devices[:1])

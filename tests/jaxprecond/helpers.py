@@ -6,7 +6,8 @@ import jax.numpy as jnp
 
 def mlp_init(key, sizes=(2, 6, 5, 1)):
     params = []
-    for k, (m, n) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:])):
+    keys = jax.random.split(key, len(sizes) - 1)
+    for k, m, n in zip(keys, sizes[:-1], sizes[1:], strict=True):
         kw, kb = jax.random.split(k)
         params.append({"w": jax.random.normal(kw, (m, n)) / jnp.sqrt(m),
                        "b": 0.1 * jax.random.normal(kb, (n,))})
