@@ -20,6 +20,7 @@ from jaxprecond.estimators import (
 )
 from jaxprecond.hvp import grad_and_hvp, hvp, linearized_hvp, sample_probes
 from jaxprecond.preconditioned_sgd import preconditioned_sgd, scale_by_preconditioned_sgd
+from jaxprecond.shampoo import ScaleByShampooState, scale_by_shampoo, shampoo
 from jaxprecond.train_step import TrainStep, make_train_step
 
 __version__ = "0.1.0"
@@ -27,6 +28,7 @@ __version__ = "0.1.0"
 __all__ = [
     "CurvatureState",
     "EstimatorState",
+    "ScaleByShampooState",
     "TrainStep",
     "abs_hvp_diagonal",
     "adahessian",
@@ -50,4 +52,6 @@ __all__ = [
     "scale_by_esgd",
     "scale_by_esgd_max",
     "scale_by_preconditioned_sgd",
+    "scale_by_shampoo",
+    "shampoo",
 ]
