@@ -13,8 +13,8 @@ __all__ = ["encoded_dim", "positional_encoding"]
 def positional_encoding(x: jax.Array, num_frequencies: int) -> jax.Array:
     """``[x, sin(2^0 pi x), cos(2^0 pi x), ..., sin(2^(L-1) pi x), cos(2^(L-1) pi x)]``.
 
-    The features are computed in float32 whatever the input dtype (``sin(2^7 pi x)`` in bfloat16
-    would lose every significant bit) and returned in the input's dtype.
+    The features are computed in at least float32 whatever the input dtype (``sin(2^7 pi x)`` in
+    bfloat16 would lose every significant bit) and returned in the input's dtype.
 
     Args:
         x: coordinates ``(..., d)``.
@@ -28,10 +28,10 @@ def positional_encoding(x: jax.Array, num_frequencies: int) -> jax.Array:
         (5, 34)
     """
     dtype = x.dtype
-    x32 = x.astype(jnp.float32)
-    parts = [x32]
+    wide = x.astype(jnp.promote_types(dtype, jnp.float32))
+    parts = [wide]
     for k in range(num_frequencies):
-        scaled = (2.0**k * math.pi) * x32
+        scaled = (2.0**k * math.pi) * wide
         parts += [jnp.sin(scaled), jnp.cos(scaled)]
     return jnp.concatenate(parts, axis=-1).astype(dtype)
 

@@ -57,7 +57,7 @@ def _check_float_dtype(key: str, value: Any, allow_none: bool) -> None:
     if value is None and allow_none:
         return
     try:
-        ok = jnp.issubdtype(jnp.dtype(value), jnp.floating)
+        ok = value is not None and jnp.issubdtype(jnp.dtype(value), jnp.floating)
     except TypeError:
         ok = False
     if not ok:
