@@ -55,7 +55,8 @@ def add_run_args(parser: argparse.ArgumentParser, *, grid: bool = False) -> None
     model.add_argument("--decay-epochs", type=float, default=None,
                        help="epochs over which the schedule decays (default: --epochs)")
     model.add_argument("--opt-arg", action="append", default=[], metavar="KEY=VALUE",
-                       help="extra optimizer option, e.g. bias_correction=reference (repeatable)")
+                       help="extra optimizer option, e.g. bias_correction=reference "
+                            "(repeatable); OPTIMIZER.KEY=VALUE applies to one optimizer only")
     run = parser.add_argument_group("training")
     run.add_argument("--epochs", type=int, default=200, help="passes over the image (default 200)")
     run.add_argument("--batch-size", type=int, default=None,
@@ -102,12 +103,22 @@ def parse_opt_args(items: Sequence[str]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for item in items:
         key, sep, text = item.partition("=")
-        if not sep or not key.isidentifier():
-            raise UsageError(f"--opt-arg {item!r}: expected KEY=VALUE with a Python name as KEY")
+        if not sep or not all(part.isidentifier() for part in key.split(".", 1)):
+            raise UsageError(f"--opt-arg {item!r}: expected KEY=VALUE or OPTIMIZER.KEY=VALUE")
         try:
             out[key] = json.loads(text)
         except ValueError:
             out[key] = text
+    return out
+
+
+def options_for(optimizer: str, opt_args: dict[str, Any]) -> dict[str, Any]:
+    """The ``--opt-arg`` options that apply to ``optimizer`` (unscoped ones and its own)."""
+    out = {k: v for k, v in opt_args.items() if "." not in k}
+    for key, value in opt_args.items():
+        scope, _, name = key.partition(".")
+        if name and scope == optimizer:
+            out[name] = value
     return out
 
 
@@ -136,7 +147,8 @@ def image_config(
     return RunConfig(
         task="image", image=args.image, size=args.size, activation=activation,
         depth=args.depth, width=args.width, optimizer=optimizer,
-        opt_args=parse_opt_args(args.opt_arg), learning_rate=lr, schedule=args.schedule,
+        opt_args=options_for(optimizer, parse_opt_args(args.opt_arg)), learning_rate=lr,
+        schedule=args.schedule,
         final_lr=args.final_lr, decay_epochs=args.decay_epochs, epochs=args.epochs,
         batch_size=batch_size, seed=args.seed, parallel=args.parallel,
         out=out or args.out or f"{DEFAULT_OUT}/{activation}-{optimizer}", resume=args.resume,

@@ -45,6 +45,7 @@ def files(tmp_path):
     (["--parallel", "tpu"], ["tpu", "pmap"]),
     (["--schedule", "linear"], ["linear", "cosine"]),
     (["--opt-arg", "warmup"], ["warmup", "KEY=VALUE"]),
+    (["--opt-arg", "esgd.no_such_option=1"], ["no_such_option"]),
     (["--opt-arg", "no_such_option=1"], ["no_such_option"]),
     (["--size", "0"], ["--size 0"]),
 ])

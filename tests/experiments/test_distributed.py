@@ -33,7 +33,8 @@ def test_two_processes_match_one(tmp_path, esgd_reference, compilation_cache):
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "experiments.image",
-             *tiny_args(out, "--epochs", "2", "--parallel", "sharded",
+             *tiny_args(out, "--epochs", "2", "--parallel", "sharded", "--eval-every", "0",
+                        "--timing-steps", "0",
                         "--coordinator-address", f"127.0.0.1:{port}",
                         "--num-processes", "2", "--process-id", str(pid))],
             cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,

@@ -5,8 +5,9 @@ across devices (pmap: ``pmean``; sharded ``jit``: the compiler) and one probe fo
 parallel and single-device training differ only in float32 summation order. Two tests, each with
 tolerances fixed from that, far from what real faults produce:
 
-* Step by step (teacher forcing): from the same state and batch, at each of the 16 steps of the
-  one-device run, the pmap and sharded steps built by the harness give the same params and
+* Step by step (teacher forcing): from the same state and batch, at each of the first 8 steps of
+  the one-device run (3 HVP warm-up steps, steps without and with a scheduled refresh), the
+  pmap and sharded steps built by the harness give the same params and
   optimizer state: relative L2 distance per array below 1e-4 (rounding gives <= 4e-6; leaving
   out the curvature ``pmean`` under pmap gives 3e-1 to 2e1 at every HVP step), integer state
   (step counts, refresh flags, probe keys) exactly equal.
@@ -62,7 +63,8 @@ def assert_runs_agree(out, reference) -> None:
     assert [r["step"] for r in rows] == [r["step"] for r in ref_rows]
     for row, ref in zip(rows, ref_rows, strict=True):
         assert abs(row["loss"] / ref["loss"] - 1) < RUN_LOSS_RTOL, (row, ref)
-        assert abs(row["eval_psnr"] - ref["eval_psnr"]) < RUN_PSNR_DB, (row, ref)
+        if row["eval_psnr"] is not None:
+            assert abs(row["eval_psnr"] - ref["eval_psnr"]) < RUN_PSNR_DB, (row, ref)
     final = json.loads((out / "summary.json").read_text())["final_psnr"]
     ref_final = json.loads((reference / "summary.json").read_text())["final_psnr"]
     assert abs(final - ref_final) < RUN_PSNR_DB
@@ -78,7 +80,7 @@ def test_each_parallel_step_matches_the_one_device_step(tmp_path):
                 for mode in ("pmap", "sharded")}
     params = task.init_params(jax.random.PRNGKey(config.seed))
     opt_state = one.tx.init(params)
-    for step in range(one.total_steps):
+    for step in range(one.steps_per_epoch):
         batch = task.batch(one.batcher.indices(step))
         s1 = one.step_fn
         new_params, new_state, _ = s1(s1.place(params), s1.place(opt_state), s1.shard(batch))
