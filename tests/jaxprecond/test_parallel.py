@@ -1,0 +1,71 @@
+"""pmap over 2 and 4 simulated devices, and sharded jit, against one device on the whole batch.
+
+tests/conftest.py simulates 4 host devices. Every replica draws identical probes (the key is in
+the replicated state) and the HVP is pmean-ed, so the runs must agree to float tolerance.
+"""
+
+import jax
+import numpy as np
+import pytest
+
+import jaxprecond as jp
+from tests.jaxprecond.helpers import gaussian, mlp_init, mse_loss, regression_batch
+
+LOSS = mse_loss(gaussian)
+STEPS = 8
+
+
+def _tx(name, axis_name=None):
+    if name == "esgd":  # refreshes on steps 0, 1, 5 (warm-up 2, interval 4)
+        return jp.esgd(0.05, warmup=2, update_interval=4, axis_name=axis_name)
+    return jp.adahessian(0.05, preconditioner="jacobi", axis_name=axis_name, n_probes=2)
+
+
+def _run(tx, parallel, devices, batches):
+    step = jp.make_train_step(LOSS, tx, parallel=parallel, devices=devices)
+    params = mlp_init(jax.random.PRNGKey(0))
+    p, s = step.place(params), step.place(tx.init(params))
+    losses = []
+    for b in batches:
+        p, s, metrics = step(p, s, step.shard(b))
+        losses.append(float(metrics["loss"]))
+    return step.fetch(p), losses
+
+
+@pytest.fixture(scope="module")
+def batches():
+    return [regression_batch(jax.random.PRNGKey(10 + i), n=32) for i in range(STEPS)]
+
+
+@pytest.fixture(scope="module")
+def single(batches):
+    return {name: _run(_tx(name), None, None, batches) for name in ("esgd", "adahessian")}
+
+
+@pytest.mark.parametrize("name", ["esgd", "adahessian"])
+@pytest.mark.parametrize("parallel,n_dev", [("pmap", 2), ("pmap", 4), ("sharded", 4)])
+def test_parallel_equals_single_device(name, parallel, n_dev, batches, single):
+    assert len(jax.devices()) >= 4, "tests/conftest.py should simulate 4 CPU devices"
+    axis = "batch" if parallel == "pmap" else None  # sharded jit needs no pmean
+    params, losses = _run(_tx(name, axis), parallel, jax.devices()[:n_dev], batches)
+    ref_params, ref_losses = single[name]
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+    assert losses[-1] < losses[0]
+
+
+def test_pmap_without_axis_name_diverges_from_single_device(batches, single):
+    # The check above can fail: forgetting axis_name leaves per-replica curvature.
+    params, _ = _run(_tx("esgd", None), "pmap", jax.devices()[:4], batches)
+    ref = single["esgd"][0]
+    pairs = zip(jax.tree.leaves(params), jax.tree.leaves(ref), strict=True)
+    diffs = [np.max(np.abs(a - b)) for a, b in pairs]
+    assert max(diffs) > 1e-4
+
+
+def test_pmap_batch_must_divide():
+    step = jp.make_train_step(LOSS, _tx("esgd", "batch"), parallel="pmap",
+                              devices=jax.devices()[:4])
+    with pytest.raises(ValueError, match="batch size 30"):
+        step.shard(regression_batch(jax.random.PRNGKey(0), n=30))
