@@ -124,8 +124,9 @@ class NeuralField(nn.Module):
     ``relu_pe`` applies ReLU layers to :func:`fields.encoding.positional_encoding` of the input;
     ``wire`` (an extra) is WIRE's complex Gabor field: a real first layer, then complex layers
     whose weights are stored as real and imaginary parts (``kernel``/``kernel_imag``,
-    ``bias``/``bias_imag``), so every parameter and every HVP probe stays real; the output is the
-    real part of the complex head. The input dimension is read from the first call.
+    ``bias``/``bias_imag``, each part drawn independently from the init scheme), so every
+    parameter and every HVP probe stays real; the output is the real part of the complex head.
+    The input dimension is read from the first call.
 
     Parameters are named ``dense_0`` (reads the input) ... ``dense_{depth-1}`` (the head), each
     with a ``kernel`` ``(fan_in, fan_out)`` and a ``bias``.
@@ -137,7 +138,7 @@ class NeuralField(nn.Module):
     Attributes:
         activation: one of ``gaussian, sine, wavelet, sinc, relu, relu_pe, wire``.
         depth: number of linear layers, head included (``>= 2``).
-        width: hidden width.
+        width: hidden width (``None``: 256, or WIRE's 181 = 256 / sqrt(2)).
         out_features: output width (3 for RGB, 1 for occupancy logits).
         sigma: Gaussian width (``gaussian``).
         omega0: frequency (``sine``, ``wavelet``, ``sinc``, ``wire``; also SIREN's divisor).
@@ -206,15 +207,15 @@ class NeuralField(nn.Module):
             "param_dtype": self.param_dtype,
         }
 
-    def _dense(self, features: int, fan_in: int, index: int, name: str, *, use_bias: bool = True,
-               hp: Mapping[str, Any]) -> nn.Dense:
+    def _dense(
+        self, features: int, fan_in: int, index: int, name: str, *, hp: Mapping[str, Any]
+    ) -> nn.Dense:
         omega0 = hp["omega0"] if hp["omega0"] is not None else _SIREN_DEFAULT_OMEGA0
         kernel_init, bias_init = layer_initializers(
             hp["init"], fan_in, is_first=index == 0, omega0=omega0
         )
         return nn.Dense(
             features,
-            use_bias=use_bias,
             dtype=self.dtype,
             param_dtype=self.param_dtype,
             kernel_init=kernel_init,
@@ -260,13 +261,12 @@ class NeuralField(nn.Module):
     def _wire(self, x: jax.Array, hp: Mapping[str, Any]) -> jax.Array:
         """WIRE: a real first layer, complex hidden layers, real part of a complex head."""
         width, omega0, s0 = hp["width"], hp["omega0"], hp["s0"]
-        omega_init = hp["omega0"]
         z = self._dense(width, x.shape[-1], 0, "dense_0", hp=hp)(x)
         h_re, h_im = complex_gabor(z, jnp.zeros_like(z), omega0, s0)
         last = self.depth - 1
         for i in range(1, self.depth):
             kernel_init, bias_init = layer_initializers(
-                hp["init"], h_re.shape[-1], is_first=False, omega0=omega_init
+                hp["init"], h_re.shape[-1], is_first=False, omega0=omega0
             )
             z_re, z_im = _ComplexDense(
                 self.out_features if i == last else width,
