@@ -1,14 +1,14 @@
 """Helpers for the harness tests: tiny image runs (16x16 pixels, a 2x16 field, batch 32).
 
-The persistent compilation cache is switched on for this directory so the many short runs that
-compile the same train step pay the compilation once; tests that check for recompilation watch
-tracing events, which a cache hit does not hide.
+The persistent compilation cache is switched on while this directory's tests run (and restored
+after) so the many short runs that compile the same train step pay the compilation once; tests
+that check for recompilation watch tracing events, which a cache hit does not hide.
 """
 
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import jax
 import numpy as np
@@ -21,12 +21,20 @@ ESGD = ("--optimizer", "esgd", "--activation", "gaussian",
         "--opt-arg", "warmup=3", "--opt-arg", "update_interval=5")
 
 
-@pytest.fixture(scope="session", autouse=True)
-def compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+@pytest.fixture(scope="package", autouse=True)
+def compilation_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pathlib.Path]:
+    from jax._src import compilation_cache as cache
+
     path = tmp_path_factory.mktemp("jax-cache")
+    previous = (jax.config.jax_compilation_cache_dir,
+                jax.config.jax_persistent_cache_min_compile_time_secs)
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
-    return path
+    cache.reset_cache()
+    yield path
+    jax.config.update("jax_compilation_cache_dir", previous[0])
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", previous[1])
+    cache.reset_cache()
 
 
 def tiny_args(out: pathlib.Path, *extra: str, esgd: bool = True) -> list[str]:
@@ -63,7 +71,7 @@ def run_cli(argv: Sequence[str]) -> int:
         return int(exc.code or 0)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def esgd_reference(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """An uninterrupted 2-epoch (16-step) ESGD run through the CLI, shared by the comparisons."""
     out = tmp_path_factory.mktemp("reference") / "run"

@@ -84,3 +84,10 @@ def test_fresh_state_roundtrip_starts_at_epoch_zero():
     other = ShuffledBatches(8, 4, seed=0)
     other.load_state_dict(batches.state_dict())
     np.testing.assert_array_equal(other.indices(0), ShuffledBatches(8, 4, seed=5).indices(0))
+
+
+def test_the_div2k_lion_loads_at_the_reference_size(shared_data):
+    path = shared_data / "images" / "div2k_fourier_features_test" / "image_014.jpg"
+    image = load_image(str(path), 256)
+    assert image.shape == (256, 256, 3) and image.dtype == np.float32
+    assert 0.0 <= image.min() < image.max() <= 1.0
