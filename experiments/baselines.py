@@ -64,7 +64,6 @@ ESTIMATION_MODES: tuple[str, ...] = (
     "ggn_exact",
     "ggn_curvature_prop",
 )
-PARALLEL_MODES: tuple[Any, ...] = (None, "none", "pmap", "sharded")
 
 
 def _eval_jaxpr_eqn(eqn: Any, in_values: list[Any]) -> list[Any]:
@@ -450,15 +449,6 @@ def kfac(
     )
 
 
-def _select(ok: jax.Array, new: Any, old: Any) -> Any:
-    return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
-
-
-def _tree_finite(tree: Any) -> jax.Array:
-    leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-    return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
-
-
 def make_kfac_step(
     loss_fn: Callable[[Any, Any], jax.Array],
     tx: optax.GradientTransformation,
@@ -470,61 +460,17 @@ def make_kfac_step(
 ):
     """``step(params, opt_state, batch) -> (params, opt_state, metrics)`` passing ``batch=``.
 
-    The same contract as :func:`jaxprecond.make_train_step` (and the same
-    :class:`jaxprecond.TrainStep` with ``place``/``shard``/``fetch``), for transforms that need
-    the batch itself, such as :func:`kfac`. It also passes ``obj_fn``, ``value``, ``grad`` and
-    ``value_fn``. Under ``parallel="pmap"`` build the transform with the same ``axis_name``.
+    :func:`jaxprecond.make_train_step` with the batch added to the extra arguments, for
+    transforms that need the data itself, such as :func:`kfac`; the same
+    :class:`jaxprecond.TrainStep` with ``place``/``shard``/``fetch``. Under ``parallel="pmap"``
+    build the transform with the same ``axis_name``.
     """
-    from jaxprecond.train_step import TrainStep
+    from jaxprecond.train_step import EXTRA_ARGS, make_train_step
 
-    if parallel == "none":
-        parallel = None
-    if parallel not in PARALLEL_MODES:
-        raise ValueError(f"parallel={parallel!r} is unknown; expected one of {PARALLEL_MODES}")
-    if not callable(loss_fn):
-        raise ValueError(f"loss_fn={loss_fn!r} is not callable; expected loss_fn(params, batch)")
-    tx = optax.with_extra_args_support(tx)
-    pmap_axis = axis_name if parallel == "pmap" else None
-
-    def step(params, opt_state, batch):
-        obj = lambda p: loss_fn(p, batch)
-        loss, grads = jax.value_and_grad(obj)(params)
-        if pmap_axis is not None:
-            loss, grads = jax.lax.pmean((loss, grads), pmap_axis)
-        updates, new_state = tx.update(
-            grads,
-            opt_state,
-            params,
-            batch=batch,
-            obj_fn=obj,
-            value=loss,
-            grad=grads,
-            value_fn=obj,
-        )
-        new_params = optax.apply_updates(params, updates)
-        finite = jnp.isfinite(loss) & _tree_finite(updates)
-        if skip_nonfinite:
-            new_params = _select(finite, new_params, params)
-            new_state = _select(finite, new_state, opt_state)
-        return new_params, new_state, {"loss": loss, "finite": finite}
-
-    all_devices = tuple(devices) if devices is not None else tuple(jax.devices())
-    if parallel == "pmap":
-        fn = jax.pmap(step, axis_name=axis_name, devices=list(all_devices))
-        return TrainStep(fn, parallel, axis_name, all_devices)
-    if parallel == "sharded":
-        from jax.sharding import Mesh, NamedSharding
-        from jax.sharding import PartitionSpec as P
-
-        mesh = Mesh(np.array(all_devices), (axis_name,))
-        rep = NamedSharding(mesh, P())
-        fn = jax.jit(
-            step,
-            in_shardings=(rep, rep, NamedSharding(mesh, P(axis_name))),
-            out_shardings=(rep, rep, rep),
-        )
-        return TrainStep(fn, parallel, axis_name, all_devices, mesh)
-    return TrainStep(jax.jit(step), None, axis_name, all_devices[:1])
+    return make_train_step(
+        loss_fn, tx, parallel=parallel, axis_name=axis_name, devices=devices,
+        skip_nonfinite=skip_nonfinite, extra_args=EXTRA_ARGS + ("batch",),
+    )
 
 
 # ------------------------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ def _select(ok: jax.Array, new: Any, old: Any) -> Any:
 
 
 EXTRA_ARGS: tuple[str, ...] = ("obj_fn", "value", "grad", "value_fn")
+OPTIONAL_EXTRA_ARGS: tuple[str, ...] = ("batch",)
 
 
 def _build_step(
@@ -44,9 +45,9 @@ def _build_step(
     def reduce(x):
         return x if axis_name is None else jax.lax.pmean(x, axis_name)
 
-    def update(params, opt_state, obj, loss, grads, hvp_fn=None):
+    def update(params, opt_state, obj, batch, loss, grads, hvp_fn=None):
         loss, grads = reduce(loss), reduce(grads)
-        available = dict(obj_fn=obj, value=loss, grad=grads, value_fn=obj)
+        available = dict(obj_fn=obj, value=loss, grad=grads, value_fn=obj, batch=batch)
         extra = {k: available[k] for k in extra_args}
         if hvp_fn is not None:
             extra["hvp_fn"] = hvp_fn
@@ -59,11 +60,11 @@ def _build_step(
 
         def plain(_):
             loss, grads = jax.value_and_grad(obj)(params)
-            return update(params, opt_state, obj, loss, grads)
+            return update(params, opt_state, obj, batch, loss, grads)
 
         def fused(_):
             loss, grads, hvp_fn = linearized_hvp(obj, params)
-            return update(params, opt_state, obj, loss, grads, hvp_fn)
+            return update(params, opt_state, obj, batch, loss, grads, hvp_fn)
 
         if due is None:
             loss, updates, new_state = plain(None)
@@ -187,7 +188,8 @@ def make_train_step(
         the arrays passed in must not be used afterwards).
       extra_args: which extra arguments ``tx.update`` receives, among ``'obj_fn'`` (what
         jaxprecond and ``optax.contrib.sophia`` read), ``'value'``, ``'grad'`` and
-        ``'value_fn'`` (what ``optax.lbfgs`` reads). ``optax.lbfgs`` rejects any argument its
+        ``'value_fn'`` (what ``optax.lbfgs`` reads), and ``'batch'`` (the local batch, for
+        transforms such as K-FAC that need the data). ``optax.lbfgs`` rejects any argument its
         line search does not consume, so give it ``('value', 'grad', 'value_fn')``.
 
     Returns:
@@ -210,9 +212,10 @@ def make_train_step(
     if not callable(loss_fn):
         raise ValueError(f"loss_fn={loss_fn!r} is not callable; expected loss_fn(params, batch)")
     extra_args = tuple(extra_args)
-    unknown = sorted(set(extra_args) - set(EXTRA_ARGS))
+    allowed = EXTRA_ARGS + OPTIONAL_EXTRA_ARGS
+    unknown = sorted(set(extra_args) - set(allowed))
     if unknown:
-        raise ValueError(f"extra_args {unknown} are unknown; expected names from {EXTRA_ARGS}")
+        raise ValueError(f"extra_args {unknown} are unknown; expected names from {allowed}")
     tx = optax.with_extra_args_support(tx)
     all_devices = tuple(devices) if devices is not None else tuple(jax.devices())
     if not all_devices:
