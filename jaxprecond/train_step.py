@@ -112,16 +112,25 @@ class TrainStep:
             metrics = jax.tree.map(lambda m: m[0], metrics)
         return params, opt_state, metrics
 
+    def _local_devices(self) -> list[Any]:
+        return [d for d in self.devices if d.process_index == jax.process_index()]
+
     def place(self, tree: Any) -> Any:
-        """Puts params or optimizer state where the step wants them (replicated if parallel)."""
+        """Puts params or optimizer state where the step wants them (replicated if parallel).
+
+        Works for arrays committed to any device (e.g. restored from a checkpoint).
+        """
         if self.parallel == "pmap":
-            n = self.n_devices
-            return jax.tree.map(
-                lambda x: jax.device_put_sharded([x] * n, list(self.devices))
-                if hasattr(jax, "device_put_sharded")
-                else jnp.stack([x] * n),
-                tree,
-            )
+            devices = self._local_devices()
+            mesh = Mesh(np.array(devices), (self.axis_name,))
+            sharding = NamedSharding(mesh, P(self.axis_name))
+            n = len(devices)
+
+            def replicate(x):
+                host = np.asarray(jax.device_get(x))
+                return jax.device_put(np.broadcast_to(host, (n,) + host.shape), sharding)
+
+            return jax.tree.map(replicate, tree)
         if self.parallel == "sharded":
             return jax.device_put(tree, NamedSharding(self.mesh, P()))
         return jax.device_put(tree, self.devices[0])
@@ -129,11 +138,12 @@ class TrainStep:
     def shard(self, batch: Any) -> Any:
         """Splits a batch (leading axis = examples) across the devices.
 
-        Under ``'sharded'`` in a multi-process run, ``batch`` is this process's part and the
-        result is the global array.
+        Under ``'pmap'`` the batch is this process's and is split over its local devices; under
+        ``'sharded'`` in a multi-process run, ``batch`` is this process's part and the result is
+        the global array.
         """
         if self.parallel == "pmap":
-            n = self.n_devices
+            n = len(self._local_devices())
 
             def split(x):
                 if x.shape[0] % n:

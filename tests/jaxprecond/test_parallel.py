@@ -23,7 +23,8 @@ def _tx(name, axis_name=None):
 
 def _run(tx, parallel, devices, batches):
     step = jp.make_train_step(LOSS, tx, parallel=parallel, devices=devices)
-    params = mlp_init(jax.random.PRNGKey(0))
+    # Committed to the last device, as arrays restored from a checkpoint can be.
+    params = jax.device_put(mlp_init(jax.random.PRNGKey(0)), jax.devices()[-1])
     p, s = step.place(params), step.place(tx.init(params))
     losses = []
     for b in batches:
