@@ -95,24 +95,6 @@ def to_numpy(tree: Any, *, pmap: bool = False) -> Any:
     return jax.tree.map(one, local_copy(tree, pmap=pmap))
 
 
-def uncommitted(tree: Any) -> Any:
-    """A host copy of ``tree`` that JAX may place anywhere: NumPy arrays, and PRNG key arrays
-    rebuilt from their key data.
-
-    ``pmap`` rejects replicated inputs stacked from arrays committed to one device (as restored
-    checkpoints are), so restored state goes through this before ``TrainStep.place``.
-    """
-
-    def one(x: Any) -> Any:
-        if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
-            return jax.random.wrap_key_data(
-                np.asarray(jax.random.key_data(x)), impl=jax.random.key_impl(x)
-            )
-        return np.asarray(x) if isinstance(x, jax.Array) else x
-
-    return jax.tree.map(one, local_copy(tree))
-
-
 def tree_nbytes(tree: Any) -> int:
     """Bytes held by the arrays of a tree (one replica)."""
     total = 0

@@ -19,7 +19,7 @@ from experiments import optimizers
 from experiments.checkpoint import Checkpointer
 from experiments.config import RunConfig, incompatibilities, read_saved_config, validate
 from experiments.data import ShuffledBatches
-from experiments.distributed import is_primary, local_copy, tree_nbytes, uncommitted
+from experiments.distributed import is_primary, local_copy, tree_nbytes
 from experiments.errors import UsageError
 from experiments.loop import LoopSpec, run_loop
 from experiments.metrics import MetricsWriter, read_metrics
@@ -218,8 +218,8 @@ def train(
         start_step = latest
         params, opt_state = state["params"], state["opt_state"]
         if pmap:
-            params = step_fn.place(uncommitted(params))
-            opt_state = step_fn.place(uncommitted(opt_state))
+            params = step_fn.place(params)
+            opt_state = step_fn.place(opt_state)
     elif config.resume and is_primary() and resumable:
         print(f"note: no checkpoint in {checkpointer.directory}; starting from step 0")
 

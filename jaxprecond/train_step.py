@@ -127,6 +127,9 @@ class TrainStep:
             n = len(devices)
 
             def replicate(x):
+                if jax.dtypes.issubdtype(jnp.result_type(x), jax.dtypes.prng_key):
+                    data = replicate(jax.random.key_data(x))
+                    return jax.random.wrap_key_data(data, impl=jax.random.key_impl(x))
                 host = np.asarray(jax.device_get(x))
                 return jax.device_put(np.broadcast_to(host, (n,) + host.shape), sharding)
 

@@ -27,7 +27,7 @@ import numpy as np
 
 from experiments import cli, image
 from experiments.checkpoint import read_checkpoint
-from experiments.distributed import local_copy, uncommitted
+from experiments.distributed import local_copy
 from experiments.metrics import read_metrics
 from experiments.train import build
 from tests.experiments.conftest import flat_leaves, run_cli, tiny_args
@@ -86,7 +86,7 @@ def test_each_parallel_step_matches_the_one_device_step(tmp_path):
         new_params, new_state, _ = s1(s1.place(params), s1.place(opt_state), s1.shard(batch))
         for mode, built in parallel.items():
             sp = built.step_fn
-            got = sp(sp.place(uncommitted(params)), sp.place(uncommitted(opt_state)),
+            got = sp(sp.place(params), sp.place(opt_state),
                      sp.shard(batch))[:2]
             assert_states_match(local_copy(got, pmap=mode == "pmap"), (new_params, new_state),
                                 rel_l2=STEP_REL_L2)
