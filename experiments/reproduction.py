@@ -105,8 +105,10 @@ def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], l
     epochs = sorted({s.get("epochs") for s in summaries.values()})
     lines += [f"Runs: `{lion}`, epochs run: {', '.join(_fmt(e, 'g') for e in epochs)} "
               "(the reference trains 200). Batch 512, 128 steps an epoch, 5x256 fields, "
-              "registry learning rates, seed 0. Final PSNR: full 256x256 image; final "
-              "training MSE: mean mini-batch loss of the last epoch.", ""]
+              "registry learning rates, seed 0. Times per step are wall-clock on 2 CPU cores "
+              "shared with other jobs, so they are noisy and not comparable across runs. "
+              "Final PSNR: full 256x256 image; final training MSE: mean mini-batch loss of "
+              "the last epoch.", ""]
     lines += ["| run | lr | epochs | final PSNR (dB) | final training MSE | ms / step |",
               "|---|---|---|---|---|---|"]
     for name, s in summaries.items():
@@ -116,12 +118,13 @@ def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], l
                      f"{_fmt((s.get('time_per_step_s') or math.nan) * 1e3, '.1f')} |")
     lines.append("")
     # Claim 1: wavelet at epoch 10.
-    w = {o: _eval_at(_metrics(lion / f"wavelet-{o}"), 10.0) for o in ("esgd", "adam")}
+    w = {o: _eval_at(_metrics(lion / f"wavelet-{o}"), 10.0)
+         for o in ("esgd", "esgd_reference", "adam")}
     lines += ["### Wavelet at epoch 10", "",
               "| optimizer | paper (dB) | ours (dB) | our epoch |", "|---|---|---|---|"]
-    for o in ("esgd", "adam"):
+    for o in ("esgd", "esgd_reference", "adam"):
         ours = w[o]
-        lines.append(f"| {o} | {PAPER_WAVELET_EPOCH10[o]} | "
+        lines.append(f"| {o} | {PAPER_WAVELET_EPOCH10.get(o, PAPER_WAVELET_EPOCH10['esgd'])} | "
                      f"{_fmt(ours[1] if ours else None, '.2f')} | "
                      f"{_fmt(ours[0] if ours else None, 'g')} |")
     lines.append("")
@@ -132,6 +135,11 @@ def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], l
             f"- Wavelet image, ESGD beats Adam at epoch {_fmt(w['esgd'][0], 'g')} "
             f"(paper 29.36 vs 26.61 dB; ours {w['esgd'][1]:.2f} vs {w['adam'][1]:.2f} dB): "
             f"{_verdict(ok)}")
+    if w["esgd_reference"] and w["adam"]:
+        claims.append(
+            f"- ... and with the reference's bias correction (as the paper ran ESGD): "
+            f"{w['esgd_reference'][1]:.2f} vs {w['adam'][1]:.2f} dB: "
+            f"{_verdict(w['esgd_reference'][1] > w['adam'][1])}")
     # Claim 2: final MSE orderings.
     lines += ["### Final training MSE, Adam vs ESGD", "",
               "Paper column: the reference repository's final training MSE after 200 epochs "
@@ -154,6 +162,12 @@ def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], l
                           f"(paper {p_adam:g} Adam vs {p_esgd:g} ESGD at 200 epochs; ours "
                           f"{a:.3g} vs {e:.3g} at {_fmt(se.get('epochs'), 'g')} epochs): "
                           f"{_verdict(ours == paper_winner)}")
+        r = sr.get("final_loss")
+        if a is not None and r is not None:
+            ref_winner = "ESGD" if r < a else "Adam"
+            claims.append(f"  - with the reference's bias correction (as the paper ran ESGD): "
+                          f"ESGD {r:.3g} vs Adam {a:.3g}: "
+                          f"{_verdict(ref_winner == paper_winner)}")
     lines.append("")
     # Bias correction.
     lines += ["### ESGD bias correction: ours (per refresh) vs the reference's (all steps)", "",
