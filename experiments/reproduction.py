@@ -258,7 +258,8 @@ def condition_section(cond: pathlib.Path, assets: pathlib.Path) -> tuple[list[st
         both = (eq["fraction_steps_reduced_equilibration"] > 0.5
                 and ja["fraction_steps_reduced_jacobi"] > 0.5)
         claims.append(
-            "- Fig. 2a (raw kappa, as plotted): both preconditioners lower kappa along their descents (fraction of steps "
+            "- Fig. 2a (raw kappa, as plotted): both preconditioners lower kappa along their "
+            "descents (fraction of steps "
             f"reduced: D^E {eq['fraction_steps_reduced_equilibration']:.2f}, D^J "
             f"{ja['fraction_steps_reduced_jacobi']:.2f}): "
             f"{_verdict(both)}")
