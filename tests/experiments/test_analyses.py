@@ -100,16 +100,19 @@ def test_reproduction_page(tmp_path: pathlib.Path, condition_run: pathlib.Path,
     avs = tmp_path / "avs"
     _fake_run(avs / "gaussian-adam", 1e-3, 27.0)
     _fake_run(avs / "gaussian-sgd", 1e-2, 20.0)
+    extra = tmp_path / "extra"
+    _fake_run(extra / "sine-esgd-lr0.3", 4e-4, 30.0)
     out = tmp_path / "docs" / "REPRODUCTION.md"
     assert reproduction.main(["--lion", str(lion), "--condition", str(condition_run),
                               "--sparsity", str(sparsity_run), "--adam-vs-sgd", str(avs),
-                              "--output", str(out)]) == 0
+                              "--extra", str(extra), "--output", str(out)]) == 0
     text = out.read_text()
     assert "29.36" in text and "26.61" in text
     assert "29.00 vs 27.00 dB): **reproduced**" in text
     assert "relu_pe: Adam reaches the lower training MSE" in text
     assert "not reproduced" in text  # relu_pe: ESGD wins in the fake runs
     assert "Fig. 3a gaussian: Adam reaches a lower loss than SGD" in text
+    assert "| sine-esgd-lr0.3 |" in text and "Follow-up runs" in text
     assets = out.parent / "reproduction"
     assert (assets / "condition.png").is_file()
     for png in assets.glob("*.png"):
@@ -121,7 +124,7 @@ def test_reproduction_without_runs(tmp_path: pathlib.Path) -> None:
     out = tmp_path / "R.md"
     missing = str(tmp_path / "none")
     reproduction.main(["--lion", missing, "--condition", missing, "--sparsity", missing,
-                       "--adam-vs-sgd", missing, "--output", str(out)])
+                       "--adam-vs-sgd", missing, "--extra", missing, "--output", str(out)])
     assert out.read_text().count("not run") >= 4
 
 
