@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--steps", type=int, default=40, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=60, help="untimed steps before timing")
     parser.add_argument("--include-baselines", action="store_true",
-                        help="also time shampoo, kfac and lbfgs (from experiments.optimizers)")
+                        help="also time shampoo, kfac and lbfgs (experiments.optimizers)")
     args = parser.parse_args(argv)
 
     rng = np.random.default_rng(0)
@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         runners[name] = [jp.make_train_step(loss_fn, tx), params, tx.init(params)]
     if args.include_baselines:
         from experiments import optimizers
-        from experiments.baselines import kfac_task_options
+        from experiments.optimizers.kfac import kfac_task_options
 
         task = _SyntheticImageTask(model, coords, pixels)
         for name, lr, opts in [("shampoo", 0.1, {}), ("lbfgs", 1.0, {}),

@@ -1,12 +1,13 @@
-"""Run a grid of optimizers x activations and write a comparison report.
+"""Run a grid of optimizers x activations on one task and write a comparison report.
 
 ``python -m experiments.compare --task image --optimizers esgd adam --activations wavelet
 gaussian`` trains every pair (each in ``OUT/ACTIVATION-OPTIMIZER``, a full run directory) and
-writes ``OUT/report.md``: a table of final PSNR, epochs and seconds to a target PSNR, time per
-step, optimizer time per step and optimizer-state memory, and plots of the loss against
+writes ``OUT/report.md``: a table of the final metric, epochs and seconds to a target value, time
+per step, optimizer time per step and optimizer-state memory, and plots of the loss against
 iterations and against time (the paper's Fig. 5 and supplement Figs. 8-9). Every setting is
 checked, and every run directory, before the first run trains. With ``--resume`` finished runs
-are reused and interrupted ones continued.
+are reused and interrupted ones continued. The task's own flags (``--image``, ...) apply to
+every run; ``--help`` with ``--task NAME`` lists them.
 """
 
 from __future__ import annotations
@@ -15,78 +16,67 @@ import argparse
 import pathlib
 import sys
 from collections.abc import Sequence
+from types import ModuleType
 from typing import Any
 
-from experiments import cli
-from experiments.config import RunConfig
-from experiments.errors import UsageError
-from experiments.report import RunResult, markdown_table, table, write_report
+from experiments import tasks
+from experiments.harness import cli
+from experiments.harness.config import RunConfig
+from experiments.harness.grid import run_grid
+from experiments.harness.report import RunResult, markdown_table, table
 
 DEFAULT_OUT = "runs/compare"
 
 
-def parser(prog: str = "python -m experiments.compare") -> cli.OneLineParser:
-    """The parser of ``python -m experiments.compare``."""
+def parser(prog: str = "python -m experiments.compare", task: str = "image") -> cli.OneLineParser:
+    """The parser of ``python -m experiments.compare`` with the data flags of ``task``."""
     p = cli.OneLineParser(prog=prog, description=__doc__,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="image", help="task of the grid (image)")
+    p.add_argument("--task", default=task, help=f"task of the grid: {', '.join(tasks.TASKS)} "
+                                                f"(default {task})")
     p.add_argument("--optimizers", nargs="+", default=["esgd", "adam"], metavar="NAME",
                    help="optimizers to compare (default: esgd adam)")
     p.add_argument("--activations", nargs="+", default=["gaussian"], metavar="NAME",
                    help="field activations (default: gaussian)")
-    p.add_argument("--target-psnr", type=float, default=25.0,
-                   help="PSNR (dB) whose epochs and seconds to reach are reported (default 25)")
+    p.add_argument("--target", "--target-psnr", dest="target", type=float, default=25.0,
+                   help="value of the task's metric whose epochs and seconds to reach are "
+                        "reported (default 25, in dB for the image task's PSNR)")
+    module = tasks.get(task)
+    module.add_data_args(p)
     cli.add_run_args(p, grid=True)
     p.set_defaults(out=DEFAULT_OUT)
     return p
 
 
+def task_of(argv: Sequence[str] | None) -> str:
+    """The ``--task`` named in ``argv`` (default ``image``), read before the full parse."""
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--task", default="image")
+    known, _ = pre.parse_known_args(argv)
+    return known.task
+
+
 def grid_configs(args: Any) -> list[RunConfig]:
     """One config per (activation, optimizer), each in its own directory under ``--out``."""
-    if args.task != "image":
-        raise UsageError(f"--task {args.task!r}: expected 'image'")
+    module = tasks.get(args.task)
     out = pathlib.Path(args.out)
     return [
-        cli.image_config(args, activation=a, optimizer=o, out=str(out / f"{a}-{o}"))
+        module.make_config(args, activation=a, optimizer=o, out=str(out / f"{a}-{o}"))
         for a in dict.fromkeys(args.activations)
         for o in dict.fromkeys(args.optimizers)
     ]
 
 
-def run_grid(
-    configs: Sequence[RunConfig], out: pathlib.Path, *, target_psnr: float, title: str
+def run(
+    args: Any, configs: Sequence[RunConfig], *, title: str
 ) -> tuple[list[RunResult], pathlib.Path | None]:
-    """Check every config, train each, and write the report (process 0); returns the results
-    and the report's path."""
-    from experiments.distributed import is_primary
-    from experiments.image import prepare
-    from experiments.train import check_out_dir, train
-
-    tasks = [prepare(c) for c in configs]
-    if is_primary():
-        for task, config in zip(tasks, configs, strict=True):
-            check_out_dir(task, config)
-    results = []
-    for task, config in zip(tasks, configs, strict=True):
-        summary = train(task, config)
-        results.append(RunResult(config.activation, config.optimizer, pathlib.Path(config.out),
-                                 summary))
-    if not is_primary():
-        return results, None
-    first = configs[0]
-    settings = {
-        "image": first.image or "scikit-image astronaut (bundled)",
-        "size": f"{first.size}x{first.size}",
-        "field": f"depth {first.depth or 5}, width {first.width or 256}",
-        "epochs": first.epochs,
-        "batch size": first.batch_size,
-        "steps per epoch": results[0].summary.get("steps_per_epoch"),
-        "seed": first.seed,
-        "parallel": first.parallel,
-        "device": results[0].summary.get("device"),
-    }
-    report = write_report(out, results, target_psnr=target_psnr, title=title, settings=settings)
-    return results, report
+    """Train the grid of ``configs`` (from :func:`grid_configs`) and write its report."""
+    module: ModuleType = tasks.get(args.task)
+    return run_grid(
+        configs, pathlib.Path(args.out), prepare=module.prepare, target=args.target,
+        title=title, settings=module.report_settings(configs[0]),
+        notes=getattr(module, "REPORT_NOTES", ()),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -95,16 +85,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    args = parser().parse_args(argv)
+    task = task_of(argv)
+    args = parser(task=tasks.get(task).NAME).parse_args(argv)
     configs = grid_configs(args)
     cli.init_distributed(configs[0])
-    out = pathlib.Path(args.out)
-    results, report = run_grid(configs, out, target_psnr=args.target_psnr,
-                               title="Image fitting: optimizer comparison")
+    results, report = run(args, configs, title=f"{args.task}: optimizer comparison")
     if report is not None:
-        print(markdown_table(table(results, args.target_psnr)))
-        print(f"report: {report}; plots: {out / 'loss_vs_steps.png'}, "
-              f"{out / 'loss_vs_time.png'}, {out / 'psnr_vs_epoch.png'}")
+        print(markdown_table(table(results, args.target)))
+        plots = sorted(str(p) for p in pathlib.Path(args.out).glob("*.png"))
+        print(f"report: {report}; plots: {', '.join(plots)}")
     return 0
 
 

@@ -46,7 +46,7 @@ FIND_IMAGE = """\
 # otherwise scikit-image's bundled astronaut (no download). Both are resized to SIZE x SIZE.
 import pathlib
 
-from experiments.data import load_image, pixel_coords
+from experiments.tasks.image_data import load_image, pixel_coords
 
 LION = "shared/data/images/div2k_fourier_features_test/image_014.jpg"
 candidates = [pathlib.Path(prefix) / LION for prefix in ("..", "../..")]

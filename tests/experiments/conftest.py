@@ -63,7 +63,7 @@ def assert_trees_equal(a: object, b: object) -> None:
 
 def run_cli(argv: Sequence[str]) -> int:
     """``python -m experiments.image ARGV`` in this process; returns the exit code."""
-    from experiments.image import main
+    from experiments.tasks.image import main
 
     try:
         return main(list(argv))

@@ -10,7 +10,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from experiments import condition, reproduction, sparsity
+from experiments.paper import condition, reproduction, sparsity
 
 TINY_RUN = ("--size", "8", "--depth", "2", "--width", "8", "--batch-size", "16",
             "--epochs", "1", "--no-progress")
@@ -129,7 +129,7 @@ def test_reproduction_without_runs(tmp_path: pathlib.Path) -> None:
 
 
 def test_adam_vs_sgd_tiny(tmp_path: pathlib.Path) -> None:
-    from experiments import adam_vs_sgd
+    from experiments.paper import adam_vs_sgd
 
     out = tmp_path / "avs"
     assert adam_vs_sgd.main([*TINY_RUN, "--activations", "relu", "--out", str(out),
@@ -141,7 +141,8 @@ def test_adam_vs_sgd_tiny(tmp_path: pathlib.Path) -> None:
 
 
 def test_lion_tiny(tmp_path: pathlib.Path, shared_data: pathlib.Path) -> None:
-    from experiments import lion, optimizers
+    from experiments import optimizers
+    from experiments.paper import lion
 
     out = tmp_path / "lion"
     assert lion.main([*TINY_RUN, "--activations", "gaussian", "--optimizers",

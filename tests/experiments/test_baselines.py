@@ -1,4 +1,4 @@
-"""Tests of the Shampoo, K-FAC and L-BFGS baselines (experiments/baselines.py)."""
+"""Tests of the Shampoo, K-FAC and L-BFGS baselines (experiments/optimizers/)."""
 
 from __future__ import annotations
 
@@ -11,16 +11,15 @@ import pytest
 
 import fields
 from experiments import optimizers
-from experiments.baselines import (
-    check_full_batch,
+from experiments.optimizers.kfac import (
     kfac,
     kfac_loss,
     kfac_task_options,
-    lbfgs,
     make_kfac_step,
     registered_layers,
     scale_by_kfac,
 )
+from experiments.optimizers.lbfgs import check_full_batch, lbfgs
 from jaxprecond.train_step import make_train_step
 
 pytestmark = pytest.mark.filterwarnings(
@@ -193,7 +192,7 @@ def test_kfac_loss_values_equal_the_plain_losses():
 
 def image_task(depth=3, width=16, size=8):
     """A harness ImageTask on a smooth size x size RGB image (size^2 examples)."""
-    from experiments.image import ImageTask
+    from experiments.tasks.image import ImageTask
 
     u = np.linspace(-1, 1, size, dtype=np.float32)
     yy, xx = np.meshgrid(u, u, indexing="ij")

@@ -3,7 +3,7 @@
 import json
 
 from experiments import compare, demo
-from experiments.report import time_to_target
+from experiments.harness.report import time_to_target
 
 TINY_GRID = ["--size", "16", "--depth", "2", "--width", "16", "--batch-size", "32",
              "--timing-steps", "3", "--eval-every", "1", "--no-progress"]
@@ -63,8 +63,8 @@ def test_grid_checks_every_run_directory_before_training(tmp_path, capsys):
 def test_unknown_names_in_the_grid_are_usage_errors(tmp_path, capsys):
     code = compare.main(["--optimizers", "esgd", "rmsprop", "--out", str(tmp_path), *TINY_GRID])
     assert code == 2 and "rmsprop" in capsys.readouterr().err
-    code = compare.main(["--task", "nerf", "--out", str(tmp_path), *TINY_GRID])
-    assert code == 2 and "nerf" in capsys.readouterr().err
+    code = compare.main(["--task", "sdf", "--out", str(tmp_path), *TINY_GRID])
+    assert code == 2 and "sdf" in capsys.readouterr().err
 
 
 def test_time_to_target_reads_the_first_row_reaching_it():

@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from experiments.data import ShuffledBatches, load_image, pixel_coords
-from experiments.errors import UsageError
+from experiments.harness.batches import ShuffledBatches
+from experiments.harness.errors import UsageError
+from experiments.tasks.image_data import load_image, pixel_coords
 
 
 def test_bundled_image_is_resized_rgb_in_unit_range():

@@ -6,9 +6,9 @@ import jax
 import pytest
 from jax import monitoring
 
-from experiments import cli, image
-from experiments.metrics import read_metrics
-from experiments.train import SUMMARY_KEYS
+from experiments.harness.metrics import read_metrics
+from experiments.tasks import image
+from experiments.tasks.image import SUMMARY_KEYS
 
 TRACE_EVENT = "/jax/core/compile/jaxpr_trace_duration"
 COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
@@ -42,7 +42,7 @@ def test_psnr_rises(esgd_reference):
     assert rows[-1]["eval_psnr"] > rows[0]["eval_psnr"]
     summary = json.loads((esgd_reference / "summary.json").read_text())
     assert summary["final_psnr"] == pytest.approx(rows[-1]["eval_psnr"])
-    task = image.prepare(cli.image_config(cli.image_parser("t", None).parse_args(
+    task = image.prepare(image.make_config(image.parser("t").parse_args(
         ["--size", "16", "--depth", "2", "--width", "16", "--batch-size", "32"])))
     initial = task.evaluate(task.init_params(jax.random.PRNGKey(0)))["psnr"]
     assert summary["final_psnr"] > initial + 0.5
@@ -60,13 +60,13 @@ def test_the_step_compiles_once(tmp_path):
     def on_log(row):
         current["step"] = row["step"]
 
-    args = cli.image_parser("t", None).parse_args([
+    args = image.parser("t").parse_args([
         "--size", "16", "--depth", "2", "--width", "16", "--batch-size", "32", "--epochs", "3",
         "--optimizer", "adam", "--log-every", "1", "--eval-every", "0", "--timing-steps", "0",
         "--checkpoint-every", "5", "--no-progress", "--out", str(tmp_path / "run")])
     monitoring.register_event_duration_secs_listener(listener)
     try:
-        image.run(cli.image_config(args), on_log=on_log)
+        image.run(image.make_config(args), on_log=on_log)
     finally:
         monitoring.unregister_event_duration_listener(listener)
     late = [e for e in events if 1 <= e[1] < 23]  # between step 1 and the final evaluation

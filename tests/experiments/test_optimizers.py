@@ -6,7 +6,7 @@ import optax
 import pytest
 
 from experiments import optimizers
-from experiments.errors import UsageError
+from experiments.harness.errors import UsageError
 
 NAMES = ["adam", "sgd", "esgd", "esgd_max", "adahessian_e", "adahessian_j",
          "adahessian_jacobi", "preconditioned_sgd"]

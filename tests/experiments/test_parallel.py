@@ -25,11 +25,11 @@ import json
 import jax
 import numpy as np
 
-from experiments import cli, image
-from experiments.checkpoint import read_checkpoint
-from experiments.distributed import local_copy
-from experiments.metrics import read_metrics
-from experiments.train import build
+from experiments.harness.checkpoint import read_checkpoint
+from experiments.harness.distributed import local_copy
+from experiments.harness.metrics import read_metrics
+from experiments.harness.train import build
+from experiments.tasks import image
 from tests.experiments.conftest import flat_leaves, run_cli, tiny_args
 
 STEP_REL_L2 = 1e-4
@@ -72,8 +72,8 @@ def assert_runs_agree(out, reference) -> None:
 
 def test_each_parallel_step_matches_the_one_device_step(tmp_path):
     assert jax.device_count() == 4
-    args = cli.image_parser("t", None).parse_args(tiny_args(tmp_path / "unused", "--epochs", "2"))
-    config = cli.image_config(args)
+    args = image.parser("t").parse_args(tiny_args(tmp_path / "unused", "--epochs", "2"))
+    config = image.make_config(args)
     task = image.prepare(config)
     one = build(task, config, devices=jax.devices()[:1])
     parallel = {mode: build(task, config.replace(parallel=mode), devices=jax.devices())

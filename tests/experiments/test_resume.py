@@ -8,9 +8,11 @@ import signal
 import jax
 import numpy as np
 
-from experiments import cli, image, optimizers
-from experiments.checkpoint import read_checkpoint
-from experiments.metrics import read_metrics
+from experiments import optimizers
+from experiments.harness import cli
+from experiments.harness.checkpoint import read_checkpoint
+from experiments.harness.metrics import read_metrics
+from experiments.tasks import image
 from tests.experiments.conftest import assert_trees_equal, run_cli, tiny_args
 
 
@@ -40,9 +42,9 @@ def test_one_epoch_resumed_to_two_equals_two_epochs(tmp_path, esgd_reference):
 
 def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, esgd_reference):
     out = tmp_path / "run"
-    args = cli.image_parser("t", None).parse_args(
+    args = image.parser("t").parse_args(
         tiny_args(out, "--epochs", "2", "--log-every", "3"))
-    config = cli.image_config(args)
+    config = image.make_config(args)
 
     def terminate_at_step_3(row):
         if row["step"] == 3:

@@ -53,22 +53,27 @@ def _finite(rows: Rows, x: str, y: str) -> tuple[list[float], list[float]]:
     return xs, ys
 
 
-def convergence_plot(path: pathlib.Path, rows: Rows, title: str) -> None:
-    """Training loss against steps and PSNR against epochs for one run."""
+def convergence_plot(
+    path: pathlib.Path, rows: Rows, title: str, *, metric: str = "psnr", label: str = "PSNR (dB)"
+) -> None:
+    """Training loss against steps and the task's metric against epochs for one run."""
     plt = _pyplot()
-    fig, (ax_loss, ax_psnr) = plt.subplots(1, 2, figsize=(10, 4))
+    fig, (ax_loss, ax_metric) = plt.subplots(1, 2, figsize=(10, 4))
     ax_loss.semilogy(*_finite(rows, "step", "loss"))
     ax_loss.set_xlabel("step")
     ax_loss.set_ylabel("training loss (window mean)")
     ax_loss.grid(True, which="both", alpha=0.3)
-    ax_psnr.plot(*_finite(rows, "epoch", "train_psnr"), label="training batches")
-    ex, ey = _finite(rows, "epoch", "eval_psnr")
+    tx, ty = _finite(rows, "epoch", f"train_{metric}")
+    if tx:
+        ax_metric.plot(tx, ty, label="training batches")
+    ex, ey = _finite(rows, "epoch", f"eval_{metric}")
     if ex:
-        ax_psnr.plot(ex, ey, "o-", label="full image")
-    ax_psnr.set_xlabel("epoch")
-    ax_psnr.set_ylabel("PSNR (dB)")
-    ax_psnr.grid(True, alpha=0.3)
-    ax_psnr.legend()
+        ax_metric.plot(ex, ey, "o-", label="evaluation")
+    ax_metric.set_xlabel("epoch")
+    ax_metric.set_ylabel(label)
+    ax_metric.grid(True, alpha=0.3)
+    if tx or ex:
+        ax_metric.legend()
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -76,13 +81,16 @@ def convergence_plot(path: pathlib.Path, rows: Rows, title: str) -> None:
 
 
 def comparison_plots(
-    out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Rows]]
+    out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Rows]], *, metric: str = "psnr",
+    label: str = "PSNR (dB)",
 ) -> dict[str, pathlib.Path]:
     """Loss against iterations and against time, one panel per group (e.g. activation).
 
     Args:
-      out_dir: where ``loss_vs_steps.png``, ``loss_vs_time.png`` and ``psnr_vs_epoch.png`` go.
+      out_dir: where ``loss_vs_steps.png``, ``loss_vs_time.png`` and ``<metric>_vs_epoch.png``
+        go.
       runs: ``(group, label, metrics rows)`` per run.
+      metric, label: the task's metric (its ``train_<metric>`` column) and its axis label.
 
     Returns:
       Plot name -> path.
@@ -93,15 +101,15 @@ def comparison_plots(
     for name, x, y, xlabel, ylabel, log in (
         ("loss_vs_steps", "step", "loss", "iteration", "training loss", True),
         ("loss_vs_time", "time_s", "loss", "training time (s)", "training loss", True),
-        ("psnr_vs_epoch", "epoch", "train_psnr", "epoch", "PSNR (dB)", False),
+        (f"{metric}_vs_epoch", "epoch", f"train_{metric}", "epoch", label, False),
     ):
         fig, axes = plt.subplots(
             1, len(groups), figsize=(4.5 * len(groups), 3.8), squeeze=False
         )
         for ax, group in zip(axes[0], groups, strict=True):
-            for g, label, rows in runs:
+            for g, run_label, rows in runs:
                 if g == group:
-                    (ax.semilogy if log else ax.plot)(*_finite(rows, x, y), label=label)
+                    (ax.semilogy if log else ax.plot)(*_finite(rows, x, y), label=run_label)
             ax.set_title(group)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)

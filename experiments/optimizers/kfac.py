@@ -1,13 +1,10 @@
-"""Baselines beside the paper's diagonal preconditioners: Shampoo, K-FAC and L-BFGS.
+"""K-FAC as an Optax transform, through kfac-jax, configured as the paper's reference.
 
-* ``shampoo``: our Optax Shampoo (:mod:`jaxprecond.shampoo`, Algorithm 4 of the v1 supplement).
-* ``kfac``: K-FAC through `kfac-jax <https://github.com/google-deepmind/kfac-jax>`_, configured as
-  the reference (EKFAC-pytorch ``KFAC(net, eps=0.1, update_freq=100)`` in front of Adam, lr 1e-4):
-  Kronecker factors ``A = E[a a^T]`` (layer inputs with a 1 appended for the bias) and
-  ``G = E[d d^T]`` (back-propagated per-example loss gradients at the layer outputs, i.e. the
-  empirical Fisher) from the current batch, recomputed with their damped inverses every 100 steps,
-  and the preconditioned gradient handed to Adam.
-* ``lbfgs``: ``optax.lbfgs`` with its zoom line search, for full-batch tasks only.
+The reference is EKFAC-pytorch ``KFAC(net, eps=0.1, update_freq=100)`` in front of Adam at lr 1e-4:
+Kronecker factors ``A = E[a a^T]`` (layer inputs with a 1 appended for the bias) and
+``G = E[d d^T]`` (back-propagated per-example loss gradients at the layer outputs, i.e. the
+empirical Fisher) from the current batch, recomputed with their damped inverses every 100 steps,
+and the preconditioned gradient handed to Adam.
 
 K-FAC needs more than the gradient: the layer inputs and the loss's per-example output gradients,
 which kfac-jax obtains by tracing a loss function in which the loss is *registered*
@@ -20,11 +17,8 @@ Notes:
   * The v1 supplement lists "learning rate 0.1" for the Kronecker preconditioner; in the reference
     code 0.1 is the damping (``KFAC(net, 0.1, update_freq=100)``) and the optimizer it feeds is
     Adam at 1e-4 (DESIGN.md), which is what ``kfac`` defaults to.
-  * kfac-jax 0.0.8 (the newest release) evaluates jaxprs with the ``get_bind_params`` API of
-    JAX <= 0.7; on newer JAX every curvature update fails. :func:`_kfac_jax` replaces that one
-    helper (``tag_graph_matcher.eval_jaxpr_eqn``) with one that handles both APIs, only when the
-    installed JAX needs it; ``test_kfac_matches_direct_computation_and_reuses_inverses`` checks
-    the result against a direct computation.
+  * kfac-jax 0.0.8 needs a small compatibility shim on current JAX; it lives alone in
+    :mod:`experiments.optimizers.kfac_compat` so it can be deleted when kfac-jax catches up.
 """
 
 from __future__ import annotations
@@ -38,19 +32,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from jaxprecond.shampoo import shampoo
+from experiments.optimizers.kfac_compat import kfac_jax_module
 
 __all__ = [
     "KFACState",
-    "check_full_batch",
     "kfac",
     "kfac_loss",
     "kfac_task_options",
-    "lbfgs",
     "make_kfac_step",
     "registered_layers",
     "scale_by_kfac",
-    "shampoo",
 ]
 
 LossName = Literal["mse", "bce"]
@@ -64,48 +55,6 @@ ESTIMATION_MODES: tuple[str, ...] = (
     "ggn_exact",
     "ggn_curvature_prop",
 )
-
-
-def _eval_jaxpr_eqn(eqn: Any, in_values: list[Any]) -> list[Any]:
-    """kfac-jax's ``tag_graph_matcher.eval_jaxpr_eqn`` for both ``get_bind_params`` APIs.
-
-    JAX <= 0.7 returned ``(subfuns, params)``; newer JAX returns the params alone (with any
-    ``subfuns`` inside). kfac-jax 0.0.8 unpacks a pair, which fails on JAX 0.10 ("too many values
-    to unpack") whenever it evaluates a traced jaxpr, i.e. on every curvature update.
-    """
-    from jax.extend import source_info_util
-
-    bind_params = eqn.primitive.get_bind_params(eqn.params)
-    subfuns: tuple[Any, ...] = ()
-    if isinstance(bind_params, tuple):
-        subfuns, bind_params = bind_params
-    with source_info_util.user_context(eqn.source_info.traceback):
-        output = eqn.primitive.bind(*subfuns, *in_values, **bind_params)
-    return list(output) if eqn.primitive.multiple_results else [output]
-
-
-def _needs_bind_params_patch() -> bool:
-    """Whether ``get_bind_params`` returns the params alone (kfac-jax 0.0.8 expects a pair)."""
-    probe = jax.make_jaxpr(lambda x: x + 1.0)(1.0).jaxpr.eqns[0]
-    return not isinstance(probe.primitive.get_bind_params(probe.params), tuple)
-
-
-def _kfac_jax():
-    try:
-        import kfac_jax
-        from kfac_jax._src import tag_graph_matcher
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "the 'kfac' baseline needs kfac-jax: pip install 'jaxprecond[experiments]' "
-            "(or pip install kfac-jax)"
-        ) from err
-    if tag_graph_matcher.eval_jaxpr_eqn is not _eval_jaxpr_eqn and _needs_bind_params_patch():
-        tag_graph_matcher.eval_jaxpr_eqn = _eval_jaxpr_eqn  # looked up at call time by tracer
-    return kfac_jax
-
-
-# ------------------------------------------------------------------------------------------------
-# K-FAC
 
 
 def kfac_loss(
@@ -133,7 +82,7 @@ def kfac_loss(
     """
     if loss not in LOSSES:
         raise ValueError(f"loss must be one of {LOSSES}, got {loss!r}")
-    kfac_jax = _kfac_jax()
+    kfac_jax = kfac_jax_module()
 
     def loss_fn(params: Any, batch: Any) -> jax.Array:
         try:
@@ -216,7 +165,7 @@ class KFACState(NamedTuple):
 
 
 def _make_estimator(loss_fn: Callable, estimation_mode: str):
-    kfac_jax = _kfac_jax()
+    kfac_jax = kfac_jax_module()
     return kfac_jax.BlockDiagonalCurvature(
         func=loss_fn,
         default_estimation_mode=estimation_mode,
@@ -332,7 +281,7 @@ def scale_by_kfac(
         if batch is None or params is None:
             raise TypeError(
                 "K-FAC needs the params and the current batch: "
-                "tx.update(grads, state, params, batch=batch) (experiments.baselines."
+                "tx.update(grads, state, params, batch=batch) (experiments.optimizers.kfac."
                 "make_kfac_step does this; jaxprecond.make_train_step does not pass the batch)"
             )
         if not estimator.finalized:  # update before init, e.g. a restored state
@@ -429,7 +378,7 @@ def kfac(
     if loss_fn is None or example_batch is None:
         raise ValueError(
             "kfac needs loss_fn (a loss with the loss registered for kfac-jax, e.g. "
-            "experiments.baselines.kfac_loss(task.apply, 'mse')) and example_batch (a batch of "
+            "experiments.optimizers.kfac.kfac_loss(task.apply, 'mse')) and example_batch (a batch of "
             f"the training structure); got loss_fn={loss_fn!r}, example_batch="
             f"{'None' if example_batch is None else type(example_batch).__name__}"
         )
@@ -471,102 +420,3 @@ def make_kfac_step(
         loss_fn, tx, parallel=parallel, axis_name=axis_name, devices=devices,
         skip_nonfinite=skip_nonfinite, extra_args=EXTRA_ARGS + ("batch",),
     )
-
-
-# ------------------------------------------------------------------------------------------------
-# L-BFGS
-
-
-def check_full_batch(
-    name: str, batch_size: int | None, num_examples: int | None, *, force: bool = False
-) -> None:
-    """Raise ``ValueError`` when a full-batch optimizer is asked for on a mini-batch run.
-
-    ``batch_size`` or ``num_examples`` ``None`` means unknown (no check).
-    """
-    if batch_size is None or num_examples is None or force:
-        return
-    if batch_size < num_examples:
-        raise ValueError(
-            f"{name} needs the full batch: batch_size={batch_size} < num_examples="
-            f"{num_examples} (its line search and curvature pairs compare losses and gradients "
-            "of different mini-batches, which breaks L-BFGS); use batch_size="
-            f"{num_examples}, or force=True to run it on mini-batches anyway"
-        )
-
-
-def lbfgs(
-    learning_rate: optax.ScalarOrSchedule | None = None,
-    *,
-    memory_size: int = 10,
-    max_linesearch_steps: int = 20,
-    batch_size: int | None = None,
-    num_examples: int | None = None,
-    force: bool = False,
-    axis_name: str | None = None,
-) -> optax.GradientTransformationExtraArgs:
-    """L-BFGS (``optax.lbfgs``) with the zoom (strong Wolfe) line search, for full-batch tasks.
-
-    The update needs the extra arguments ``value``, ``grad`` and ``value_fn`` (the loss, its
-    gradient at ``params`` and ``params -> loss`` on the *same* batch), which
-    :func:`jaxprecond.make_train_step` passes.
-
-    Args:
-      learning_rate: ``None`` (default) or ``1.0``: the line search sets the step; another value
-        or a schedule scales the direction before the line search.
-      memory_size: number of curvature pairs kept.
-      max_linesearch_steps: zoom line-search iterations per step.
-      batch_size, num_examples: when both are given and ``batch_size < num_examples``, a
-        ``ValueError`` (L-BFGS is a deterministic method) unless ``force=True``.
-      force: run on mini-batches anyway.
-      axis_name: must be ``None``: under ``pmap`` the line search would evaluate each replica's
-        shard only and the replicas would diverge (use a sharded ``jit`` instead).
-
-    Returns:
-      An :class:`optax.GradientTransformationExtraArgs`.
-    """
-    check_full_batch("lbfgs", batch_size, num_examples, force=force)
-    if axis_name is not None:
-        raise ValueError(
-            f"lbfgs does not support pmap (axis_name={axis_name!r}): its line search evaluates "
-            "value_fn on each replica's shard; use parallel='sharded' or one device"
-        )
-    if not isinstance(memory_size, int) or memory_size < 1:
-        raise ValueError(f"memory_size must be an int >= 1, got {memory_size!r}")
-    if not isinstance(max_linesearch_steps, int) or max_linesearch_steps < 1:
-        raise ValueError(f"max_linesearch_steps must be an int >= 1, got {max_linesearch_steps!r}")
-    if isinstance(learning_rate, int | float) and float(learning_rate) == 1.0:
-        learning_rate = None
-    inner = optax.lbfgs(
-        learning_rate=learning_rate,
-        memory_size=memory_size,
-        linesearch=optax.scale_by_zoom_linesearch(
-            max_linesearch_steps=max_linesearch_steps, initial_guess_strategy="one"
-        ),
-    )
-
-    def update_fn(updates, state, params=None, **extra_args):
-        # The zoom line search forwards every extra argument it does not know to value_fn and
-        # rejects the rest, so drop the ones train steps pass for other transforms (obj_fn, ...).
-        missing = [k for k in _LBFGS_EXTRA_ARGS if k not in extra_args]
-        if missing:
-            raise TypeError(
-                f"lbfgs needs the extra arguments {_LBFGS_EXTRA_ARGS} (missing {missing}): "
-                "tx.update(grads, state, params, value=loss, grad=grads, value_fn=loss_of_params)"
-                " (jaxprecond.make_train_step passes them)"
-            )
-        kept = {k: extra_args[k] for k in _LBFGS_EXTRA_ARGS}
-        return inner.update(updates, state, params, **kept)
-
-    def init_fn(params):
-        # optax's zoom line search starts with weakly typed scalars that its update returns
-        # strongly typed: a jitted train step would compile twice. Start strongly typed.
-        return jax.tree.map(
-            lambda x: jnp.asarray(x, dtype=x.dtype) if isinstance(x, jax.Array) else x,
-            inner.init(params),
-        )
-
-    return optax.GradientTransformationExtraArgs(init_fn, update_fn)
-
-
-_LBFGS_EXTRA_ARGS = ("value", "grad", "value_fn")

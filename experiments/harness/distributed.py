@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from experiments.errors import UsageError
+from experiments.harness.errors import UsageError
 
 
 def initialize(

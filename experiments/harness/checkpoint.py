@@ -9,7 +9,7 @@ from typing import Any
 import jax
 import orbax.checkpoint as ocp
 
-from experiments.errors import CheckpointError
+from experiments.harness.errors import CheckpointError
 
 FORMAT = 1
 

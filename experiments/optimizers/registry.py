@@ -4,10 +4,10 @@ The registry maps a name to an :class:`OptimizerSpec`: a builder with the unifor
 ``builder(learning_rate, *, seed, axis_name, **options) -> optax.GradientTransformationExtraArgs``,
 the default learning rate per activation, and whether the optimizer needs the full batch.
 
-Adding an optimizer (e.g. the baselines in ``experiments/baselines.py``) is one call::
+Adding an optimizer is one call::
 
     register(OptimizerSpec(
-        "shampoo", lazy_builder("experiments.baselines", "shampoo"),
+        "shampoo", lazy_builder("jaxprecond", "shampoo"),
         default_lr={"*": 0.1, "sine": 0.01}, description="Shampoo (v1 supplement, Alg. 4)"))
 
 Reference learning rates (DESIGN.md "What the reference PyTorch code actually does" and the v1
@@ -40,7 +40,7 @@ from typing import Any
 
 import optax
 
-from experiments.errors import UsageError
+from experiments.harness.errors import UsageError
 
 Builder = Callable[..., optax.GradientTransformationExtraArgs]
 
@@ -272,22 +272,22 @@ register(OptimizerSpec(
     description="SGD preconditioned by a diagonal curvature estimate, no momentum",
 ))
 
-# --- Baselines (issue 6; experiments/baselines.py): Shampoo, K-FAC, L-BFGS -------------------
+# --- Baselines: Shampoo (jaxprecond), K-FAC (kfac.py), L-BFGS (lbfgs.py) -----------------------
 # kfac needs the task (its loss registration and an example batch: task_options) and a step that
 # passes it the batch (make_step); the harness applies both. lbfgs needs the full batch (pass
 # force=True to its builder to override outside the harness).
 register(OptimizerSpec(
-    "shampoo", lazy_builder("experiments.baselines", "shampoo"),
+    "shampoo", lazy_builder("jaxprecond", "shampoo"),
     default_lr={"*": 0.1, "sine": 0.01},
     description="Shampoo (v1 supplement Alg. 4): L^-1/4 G R^-1/4, eigh roots",
 ))
 register(OptimizerSpec(
-    "kfac", lazy_builder("experiments.baselines", "kfac"), default_lr={"*": 1e-4},
+    "kfac", lazy_builder("experiments.optimizers.kfac", "kfac"), default_lr={"*": 1e-4},
     description="K-FAC (kfac-jax, damping 0.1, inverses every 100 steps) fed to Adam",
-    task_options=lazy_function("experiments.baselines", "kfac_task_options"),
-    make_step=lazy_function("experiments.baselines", "make_kfac_step"),
+    task_options=lazy_function("experiments.optimizers.kfac", "kfac_task_options"),
+    make_step=lazy_function("experiments.optimizers.kfac", "make_kfac_step"),
 ))
 register(OptimizerSpec(
-    "lbfgs", lazy_builder("experiments.baselines", "lbfgs"), default_lr={"*": 1.0},
+    "lbfgs", lazy_builder("experiments.optimizers.lbfgs", "lbfgs"), default_lr={"*": 1.0},
     full_batch_only=True, description="L-BFGS (optax) with a zoom line search; full batch only",
 ))

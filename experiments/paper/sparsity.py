@@ -1,10 +1,11 @@
 """The paper's Fig. 4: sparsity of Hessian-vector products through ESGD training on an image.
 
-``python -m experiments.sparsity`` trains a field per activation (gaussian, sine, wavelet, relu,
-relu_pe by default) with ESGD through the harness (:func:`experiments.train.train`) and, at
-initialisation and after every ``--every`` epochs, computes one HVP with a Rademacher probe on a
-fixed mini-batch of ``--batch-size`` pixels, recording per parameter leaf (layer kernel / bias)
-the fraction of entries that are exactly zero (:func:`jaxprecond.diagnostics.hvp_sparsity`). The
+``python -m experiments.paper.sparsity`` trains a field per activation (gaussian, sine, wavelet,
+relu, relu_pe by default) with ESGD through the harness
+(:func:`experiments.harness.train.train`) and, at initialisation and after every ``--every``
+epochs, computes one HVP with a Rademacher probe on a fixed mini-batch of ``--batch-size``
+pixels, recording per parameter leaf (layer kernel / bias) the fraction of entries that are
+exactly zero (:func:`jaxprecond.diagnostics.hvp_sparsity`). The
 hook is the task's ``evaluate``, which the harness calls at its evaluation epochs, so the
 training itself is the harness's, unchanged.
 
@@ -26,9 +27,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from experiments import cli
-from experiments.image import ImageTask, prepare
-from experiments.lion import LION
+from experiments.harness import cli
+from experiments.paper.lion import LION
+from experiments.tasks import image
+from experiments.tasks.image import ImageTask, prepare
 
 ACTIVATIONS = ("gaussian", "sine", "wavelet", "relu", "relu_pe")
 DEFAULT_OUT = "runs/sparsity"
@@ -82,14 +84,14 @@ def _sparsity_fn(task: SparsityImageTask) -> Any:
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Train every activation with ESGD, record sparsity, write the outputs; return the summary."""
-    from experiments.train import train
+    from experiments.harness.train import train
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []
     for activation in args.activations:
-        config = cli.image_config(args, activation=activation, optimizer="esgd",
-                                  out=str(out / activation)).replace(eval_every=args.every)
+        config = image.make_config(args, activation=activation, optimizer="esgd",
+                                   out=str(out / activation)).replace(eval_every=args.every)
         task = SparsityImageTask(prepare(config), batch_size=args.probe_batch, seed=args.seed)
         task.every = args.every
         train(task, config)
@@ -123,7 +125,7 @@ def summarise(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
 
 def plot(path: pathlib.Path, rows: Sequence[dict[str, Any]]) -> None:
     """Mean fraction of zeros over training, per leaf, one group of bars per activation."""
-    from experiments.plots import _pyplot
+    from experiments.harness.plots import _pyplot
 
     plt = _pyplot()
     summary = summarise(rows)["activations"]
@@ -149,12 +151,13 @@ def plot(path: pathlib.Path, rows: Sequence[dict[str, Any]]) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command-line parser (the harness's run flags plus the sparsity ones)."""
-    p = cli.OneLineParser(prog="python -m experiments.sparsity", description=__doc__,
+    p = cli.OneLineParser(prog="python -m experiments.paper.sparsity", description=__doc__,
                           formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--activations", nargs="+", default=list(ACTIVATIONS), metavar="NAME")
     p.add_argument("--every", type=int, default=1, help="epochs between measurements (1)")
     p.add_argument("--probe-batch", type=int, default=512,
                    help="pixels of the fixed batch whose loss the HVP differentiates (512)")
+    image.add_data_args(p)
     cli.add_run_args(p, grid=True)
     p.set_defaults(out=DEFAULT_OUT, image=None, epochs=5, timing_steps=0)
     return p
@@ -162,7 +165,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code. ``--image`` defaults to the bundled image; pass
-    ``--image`` the lion (``experiments.lion.LION``) for the paper's setting."""
+    ``--image`` the lion (``experiments.paper.lion.LION``) for the paper's setting."""
     return cli.run_main(lambda a: _main(a), argv)
 
 

@@ -1,4 +1,4 @@
-"""Train any :class:`~experiments.task.Task` with any registered optimizer: output directory
+"""Train any :class:`~experiments.harness.task.Task` with any registered optimizer: output directory
 checks, optimizer and train-step construction, checkpoint restore, the loop, and the summary."""
 
 from __future__ import annotations
@@ -16,21 +16,27 @@ import numpy as np
 import optax
 
 from experiments import optimizers
-from experiments.checkpoint import Checkpointer
-from experiments.config import RunConfig, incompatibilities, read_saved_config, validate
-from experiments.data import ShuffledBatches
-from experiments.distributed import is_primary, local_copy, tree_nbytes
-from experiments.errors import UsageError
-from experiments.loop import LoopSpec, run_loop
-from experiments.metrics import MetricsWriter, read_metrics
-from experiments.plots import convergence_plot
-from experiments.task import Task
+from experiments.harness.batches import ShuffledBatches
+from experiments.harness.checkpoint import Checkpointer
+from experiments.harness.config import (
+    RunConfig,
+    incompatibilities,
+    read_saved_config,
+    validate,
+)
+from experiments.harness.distributed import is_primary, local_copy, tree_nbytes
+from experiments.harness.errors import UsageError
+from experiments.harness.loop import LoopSpec, run_loop
+from experiments.harness.metrics import MetricsWriter, read_metrics
+from experiments.harness.plots import convergence_plot
+from experiments.harness.task import Task
 
 AXIS = "batch"
 CONFIG_FILE = "config.json"
 SUMMARY_FILE = "summary.json"
+# Keys every summary has; the task adds ``final_<metric_name>`` (e.g. ``final_psnr``).
 SUMMARY_KEYS = (
-    "final_psnr", "steps", "epochs", "wall_time_s", "train_time_s", "optimizer_time_s",
+    "metric", "steps", "epochs", "wall_time_s", "train_time_s", "optimizer_time_s",
     "time_per_step_s", "optimizer_time_per_step_s", "compile_time_s", "optimizer_state_bytes",
     "num_params", "final_loss", "skipped_steps", "n_devices", "process_count", "device",
     "resumed_from_step", "config",
@@ -228,7 +234,7 @@ def train(
         (out / CONFIG_FILE).write_text(
             json.dumps({"config": config.to_dict(), "data": data_info}, indent=2) + "\n"
         )
-    writer = MetricsWriter(out, enabled=is_primary(),
+    writer = MetricsWriter(out, metric=task.metric_name, enabled=is_primary(),
                            resume_step=start_step if latest is not None else None)
     prior_wall = float(meta.get("wall_time_s", 0.0))
 
@@ -276,12 +282,13 @@ def train(
     outputs = task.write_outputs(final_params, out)
     rows = read_metrics(out / "metrics.csv")
     convergence_plot(out / "convergence.png", rows,
-                     f"{task.name}: {config.activation} field, {config.optimizer}")
+                     f"{task.name}: {config.activation} field, {config.optimizer}",
+                     metric=task.metric_name, label=_metric_label(task))
     outputs.append("convergence.png")
 
     optimizer_time = None
     if config.timing_steps > 0 and result.step > 0:
-        from experiments.timing import optimizer_time as measure
+        from experiments.harness.timing import optimizer_time as measure
 
         tx_local = build_tx(task, config, lr, axis_name=None)
         optimizer_time = measure(
@@ -298,6 +305,9 @@ def train(
             break
     steps = result.step
     summary = {
+        "metric": task.metric_name,
+        "metric_label": task.metric_label,
+        "metric_unit": task.metric_unit,
         f"final_{task.metric_name}": final_eval.get(task.metric_name),
         **{f"final_eval_{k}": v for k, v in final_eval.items() if k != task.metric_name},
         "final_loss": final_loss,
@@ -329,6 +339,10 @@ def train(
     }
     (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     return summary
+
+
+def _metric_label(task: Task) -> str:
+    return f"{task.metric_label} ({task.metric_unit})" if task.metric_unit else task.metric_label
 
 
 def _json_default(value: Any) -> Any:

@@ -5,20 +5,19 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-from typing import Any
+from typing import Any, ClassVar
 
-from experiments.errors import UsageError
+from experiments.harness.errors import UsageError
 
 PARALLEL_MODES = ("none", "pmap", "sharded")
 SCHEDULES = ("constant", "cosine", "exponential")
 
-# Settings that change what the run computes: a checkpoint resumes only under the same values.
+# Settings that change what the run computes: a checkpoint resumes only under the same values
+# (these, plus the task's own data settings, ``RunConfig.TASK_KEYS`` of its subclass).
 # ``epochs`` may grow (extending a finished run); parallelism, logging and checkpoint cadence may
 # change freely because they do not alter the trajectory's definition.
 SEMANTIC_KEYS = (
     "task",
-    "image",
-    "size",
     "activation",
     "depth",
     "width",
@@ -35,16 +34,18 @@ SEMANTIC_KEYS = (
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """Everything that defines a training run (see ``python -m experiments.image --help``).
+    """The task-independent settings of a training run (see ``python -m experiments.image --help``).
 
-    ``learning_rate`` is the resolved value: the ``--lr`` flag, or the registry's reference value
-    for the optimizer and activation. ``batch_size`` is resolved too (full batch for full-batch-only
-    optimizers).
+    Each task subclasses it with its data settings (e.g. ``ImageConfig`` adds ``image`` and
+    ``size``), names those that define the run in ``TASK_KEYS`` and checks them in
+    :meth:`check`. ``learning_rate`` is the resolved value: the ``--lr`` flag, or the registry's
+    reference value for the optimizer and activation. ``batch_size`` is resolved too (full batch
+    for full-batch-only optimizers).
     """
 
-    task: str = "image"
-    image: str | None = None
-    size: int = 256
+    TASK_KEYS: ClassVar[tuple[str, ...]] = ()
+
+    task: str = ""
     activation: str = "gaussian"
     depth: int | None = None
     width: int | None = None
@@ -58,7 +59,7 @@ class RunConfig:
     batch_size: int = 512
     seed: int = 0
     parallel: str = "none"
-    out: str = "runs/image"
+    out: str = "runs/run"
     resume: bool = False
     checkpoint_every: int = 1000
     log_every: int | None = None
@@ -83,6 +84,9 @@ class RunConfig:
         """A copy with some settings changed."""
         return dataclasses.replace(self, **changes)
 
+    def check(self) -> None:
+        """Check the task's own settings; raise :class:`UsageError` on a bad one (override)."""
+
 
 def check_positive(name: str, value: float | int | None, *, allow_none: bool = False) -> None:
     """Raise :class:`UsageError` naming ``--name`` unless ``value`` is positive."""
@@ -97,7 +101,6 @@ def validate(config: RunConfig) -> None:
     check_positive("lr", config.learning_rate)
     check_positive("epochs", config.epochs)
     check_positive("batch_size", config.batch_size)
-    check_positive("size", config.size)
     check_positive("depth", config.depth, allow_none=True)
     check_positive("width", config.width, allow_none=True)
     check_positive("final_lr", config.final_lr, allow_none=True)
@@ -113,13 +116,14 @@ def validate(config: RunConfig) -> None:
         raise UsageError(f"--parallel {config.parallel!r}: expected one of {expected}")
     if config.schedule not in SCHEDULES:
         raise UsageError(f"--schedule {config.schedule!r}: expected one of {', '.join(SCHEDULES)}")
+    config.check()
 
 
 def incompatibilities(saved: dict[str, Any], config: RunConfig) -> list[str]:
     """Describe every semantic setting in which ``config`` differs from a saved run's config."""
     current = config.to_dict()
     out = []
-    for key in SEMANTIC_KEYS:
+    for key in (*SEMANTIC_KEYS, *type(config).TASK_KEYS):
         if key in saved and _normalise(saved[key]) != _normalise(current[key]):
             out.append(f"{key}: the run has {saved[key]!r}, got {current[key]!r}")
     return out

@@ -19,10 +19,10 @@ from typing import Any
 import jax
 import numpy as np
 
-from experiments.data import ShuffledBatches
-from experiments.distributed import to_numpy
-from experiments.metrics import MetricsWriter
-from experiments.task import Task
+from experiments.harness.batches import ShuffledBatches
+from experiments.harness.distributed import to_numpy
+from experiments.harness.metrics import MetricsWriter
+from experiments.harness.task import Task
 
 
 class Interrupted(Exception):
@@ -129,6 +129,7 @@ def run_loop(spec: LoopSpec) -> LoopResult:
     from tqdm.auto import tqdm
 
     task, step_fn, batcher = spec.task, spec.step_fn, spec.batcher
+    metric = task.metric_name
     params, opt_state = spec.params, spec.opt_state
     spe = batcher.steps_per_epoch
     multiprocess = jax.process_count() > 1
@@ -182,28 +183,30 @@ def run_loop(spec: LoopSpec) -> LoopResult:
                     skipped += n_skipped
                     loss = float(losses[finite].mean()) if finite.any() else math.nan
                     elapsed = clock.total - window_start
+                    train_metric = task.metric_from_loss(loss)
                     row: dict[str, Any] = {
                         "step": done,
                         "epoch": done / spe,
                         "time_s": clock.total,
                         "loss": loss,
-                        "train_psnr": task.metric_from_loss(loss),
+                        f"train_{metric}": train_metric,
                         "learning_rate": spec.learning_rate(step),
                         "skipped": n_skipped,
                         "steps_per_s": timed_in_window / elapsed if elapsed > 0 else None,
                     }
                     if is_eval:
                         last_eval = spec.evaluate(params)
-                        row["eval_psnr"] = last_eval.get(task.metric_name)
+                        row[f"eval_{metric}"] = last_eval.get(metric)
                     spec.writer.write(row)
                     last_row = row
                     if spec.on_log is not None:
                         spec.on_log(row)
                     bar.update(done - bar.n)
-                    bar.set_postfix(
-                        loss=f"{loss:.3e}", psnr=f"{row['train_psnr']:.2f}",
-                        steps_s=f"{row['steps_per_s'] or 0:.1f}", refresh=False,
-                    )
+                    postfix = {"loss": f"{loss:.3e}"}
+                    if train_metric is not None:
+                        postfix[metric] = f"{train_metric:.4g}"
+                    bar.set_postfix(**postfix, steps_s=f"{row['steps_per_s'] or 0:.1f}",
+                                    refresh=False)
                     window_start, timed_in_window = clock.total, 0
                     if multiprocess:
                         stop_now = _any_process(stop.signum)

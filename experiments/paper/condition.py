@@ -1,6 +1,6 @@
 """The paper's Fig. 2: condition numbers of a 1D fit before and after diagonal preconditioning.
 
-``python -m experiments.condition`` fits ``f(x) = sin(2 pi x) + sin(6 pi x)`` on ``--points``
+``python -m experiments.paper.condition`` fits ``f(x) = sin(2 pi x) + sin(6 pi x)`` on ``--points``
 evenly spaced ``x`` in [-1, 1] with a Gaussian field of two hidden layers of 16 units by
 full-batch gradient descent, three times: plain GD, GD preconditioned by the exact equilibration
 diagonal ``D^E = ||H_i,:||`` and by the exact Jacobi diagonal ``D^J = |diag H|`` (both recomputed
@@ -169,7 +169,7 @@ def read_csv(path: pathlib.Path) -> list[dict[str, Any]]:
 def plot(path: pathlib.Path, rows: Sequence[dict[str, Any]]) -> None:
     """Fig. 2: (a) kappa before (dotted) and after (solid) each preconditioner along its own
     descent; (b) the losses of the three descents."""
-    from experiments.plots import _pyplot
+    from experiments.harness.plots import _pyplot
 
     plt = _pyplot()
     fig, (ax_k, ax_l) = plt.subplots(1, 2, figsize=(10, 4))
@@ -196,7 +196,7 @@ def plot(path: pathlib.Path, rows: Sequence[dict[str, Any]]) -> None:
 
 def parser() -> argparse.ArgumentParser:
     """The command-line parser."""
-    p = argparse.ArgumentParser(prog="python -m experiments.condition", description=__doc__,
+    p = argparse.ArgumentParser(prog="python -m experiments.paper.condition", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--steps", type=int, default=1000, help="descent steps (default 1000)")
     p.add_argument("--points", type=int, default=256, help="samples of the signal (256)")

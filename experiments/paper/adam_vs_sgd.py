@@ -1,19 +1,19 @@
 """The paper's Fig. 3 (image panel): Adam against SGD for each activation.
 
-``python -m experiments.adam_vs_sgd`` trains ReLU+PE, wavelet, sine and Gaussian fields with Adam
-and with SGD (registry learning rates) through the comparison harness
+``python -m experiments.paper.adam_vs_sgd`` trains ReLU+PE, wavelet, sine and Gaussian fields
+with Adam and with SGD (registry learning rates) through the comparison harness
 (:mod:`experiments.compare`) and writes its ``report.md`` and loss plots under ``--out``. Tiny::
 
-    python -m experiments.adam_vs_sgd --size 16 --depth 2 --width 8 --epochs 1 --out /tmp/avs
+    python -m experiments.paper.adam_vs_sgd --size 16 --depth 2 --width 8 --epochs 1 --out /tmp/avs
 """
 
 from __future__ import annotations
 
-import pathlib
 import sys
 from collections.abc import Sequence
 
-from experiments import cli, compare
+from experiments import compare
+from experiments.harness import cli
 
 ACTIVATIONS = ("relu_pe", "wavelet", "sine", "gaussian")
 DEFAULT_OUT = "runs/adam_vs_sgd"
@@ -21,19 +21,18 @@ DEFAULT_OUT = "runs/adam_vs_sgd"
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code. ``--image`` defaults to the bundled image; pass the
-    lion (``experiments.lion.LION``) for the paper's setting."""
+    lion (``experiments.paper.lion.LION``) for the paper's setting."""
     return cli.run_main(_main, argv)
 
 
 def _main(argv: Sequence[str] | None) -> int:
-    p = compare.parser(prog="python -m experiments.adam_vs_sgd")
+    p = compare.parser(prog="python -m experiments.paper.adam_vs_sgd")
     p.set_defaults(out=DEFAULT_OUT, activations=list(ACTIVATIONS), optimizers=["adam", "sgd"],
                    epochs=10)
     args = p.parse_args(argv)
     configs = compare.grid_configs(args)
     cli.init_distributed(configs[0])
-    _, report = compare.run_grid(configs, pathlib.Path(args.out), target_psnr=args.target_psnr,
-                                 title="Adam vs SGD (paper Fig. 3a)")
+    _, report = compare.run(args, configs, title="Adam vs SGD (paper Fig. 3a)")
     if report is not None:
         print(f"report: {report}")
     return 0

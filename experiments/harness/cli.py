@@ -14,10 +14,9 @@ from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
 
 from experiments import optimizers
-from experiments.config import PARALLEL_MODES, SCHEDULES, RunConfig
-from experiments.errors import CheckpointError, UsageError
-
-DEFAULT_OUT = "runs/image"
+from experiments.harness.config import PARALLEL_MODES, SCHEDULES, RunConfig
+from experiments.harness.errors import CheckpointError, UsageError
+from experiments.harness.metrics import format_metric
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -28,13 +27,15 @@ class OneLineParser(argparse.ArgumentParser):
         sys.exit(2)
 
 
-def add_run_args(parser: argparse.ArgumentParser, *, grid: bool = False) -> None:
-    """Flags of one image run; with ``grid`` the activation/optimizer flags are left out."""
-    data = parser.add_argument_group("data")
-    data.add_argument("--image", default=None,
-                      help="PNG or JPEG to fit (default: scikit-image's bundled astronaut)")
-    data.add_argument("--size", type=int, default=256,
-                      help="side of the square the image is bilinearly resized to (default 256)")
+def add_run_args(
+    parser: argparse.ArgumentParser, *, grid: bool = False, default_out: str = "runs/run"
+) -> None:
+    """The task-independent flags of one run (model, optimizer, training, output, multi-host).
+
+    A task adds its data flags first (its ``add_data_args``). With ``grid`` the activation and
+    optimizer flags are left out (a comparison grid takes lists of them). A task changes a
+    default with ``parser.set_defaults`` (e.g. ``batch_size``, ``epochs``).
+    """
     model = parser.add_argument_group("model and optimizer")
     if not grid:
         model.add_argument("--activation", default="gaussian",
@@ -47,7 +48,7 @@ def add_run_args(parser: argparse.ArgumentParser, *, grid: bool = False) -> None
                        help="field width (default: the paper's 256)")
     model.add_argument("--lr", type=float, default=None,
                        help="learning rate (default: the reference value for the optimizer "
-                            "and activation, see experiments/optimizers.py)")
+                            "and activation, see experiments/optimizers/registry.py)")
     model.add_argument("--schedule", default="constant",
                        help=f"learning-rate schedule: {', '.join(SCHEDULES)} (default constant)")
     model.add_argument("--final-lr", type=float, default=None,
@@ -58,16 +59,17 @@ def add_run_args(parser: argparse.ArgumentParser, *, grid: bool = False) -> None
                        help="extra optimizer option, e.g. bias_correction=reference "
                             "(repeatable); OPTIMIZER.KEY=VALUE applies to one optimizer only")
     run = parser.add_argument_group("training")
-    run.add_argument("--epochs", type=int, default=200, help="passes over the image (default 200)")
+    run.add_argument("--epochs", type=int, default=200,
+                     help="passes over the training examples (default %(default)s)")
     run.add_argument("--batch-size", type=int, default=None,
-                     help="pixels per step (default 512; the full image for full-batch "
+                     help="examples per step (default: the task's; all of them for full-batch "
                           "optimizers)")
     run.add_argument("--seed", type=int, default=0, help="initialisation, probes and data order")
     run.add_argument("--parallel", default="none",
                      help=f"{' | '.join(PARALLEL_MODES)}: data parallelism over all devices")
     out = parser.add_argument_group("output")
     out.add_argument("--out", default=None,
-                     help=f"run directory (default {DEFAULT_OUT}/ACTIVATION-OPTIMIZER)")
+                     help=f"run directory (default {default_out}/ACTIVATION-OPTIMIZER)")
     out.add_argument("--resume", action="store_true",
                      help="continue the run in --out from its latest checkpoint (also to extend "
                           "it with a larger --epochs)")
@@ -77,7 +79,7 @@ def add_run_args(parser: argparse.ArgumentParser, *, grid: bool = False) -> None
     out.add_argument("--log-every", type=int, default=None,
                      help="steps between log rows (default: one epoch)")
     out.add_argument("--eval-every", type=int, default=10,
-                     help="epochs between full-resolution PSNR evaluations (0: end only)")
+                     help="epochs between full evaluations (0: end only)")
     out.add_argument("--timing-steps", type=int, default=200,
                      help="steps replayed to time the optimizer after training (0: off)")
     out.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -88,14 +90,6 @@ def add_run_args(parser: argparse.ArgumentParser, *, grid: bool = False) -> None
                       help="number of processes (default: $JAX_NUM_PROCESSES)")
     dist.add_argument("--process-id", type=int, default=None,
                       help="this process's id (default: $JAX_PROCESS_ID)")
-
-
-def image_parser(prog: str, description: str | None) -> OneLineParser:
-    """The parser of ``python -m experiments.image``."""
-    parser = OneLineParser(prog=prog, description=description,
-                           formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_args(parser)
-    return parser
 
 
 def parse_opt_args(items: Sequence[str]) -> dict[str, Any]:
@@ -122,11 +116,19 @@ def options_for(optimizer: str, opt_args: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def image_config(
+def run_settings(
     args: argparse.Namespace, *, activation: str | None = None, optimizer: str | None = None,
-    out: str | None = None,
-) -> RunConfig:
-    """Resolve parsed flags into a :class:`RunConfig` (learning rate, batch size, out dir)."""
+    out: str | None = None, default_out: str, num_examples: int | None = None,
+    default_batch_size: int = 512,
+) -> dict[str, Any]:
+    """The task-independent :class:`RunConfig` fields from parsed flags, resolved.
+
+    The learning rate defaults to the registry's reference value for the optimizer and
+    activation; the batch size to ``default_batch_size``, or ``num_examples`` (when the task
+    knows it before loading its data) for full-batch-only optimizers; the run directory to
+    ``default_out/ACTIVATION-OPTIMIZER``. A task passes the result, with its data fields, to its
+    config class.
+    """
     activation = activation or args.activation
     optimizer = optimizer or args.optimizer
     spec = optimizers.get(optimizer)
@@ -136,22 +138,21 @@ def image_config(
         try:
             lr = spec.lr_for(activation)
         except KeyError:
-            from experiments.image import ACTIVATIONS
+            import fields
 
             raise UsageError(
-                f"--activation {activation!r}: expected one of {', '.join(ACTIVATIONS)}"
+                f"--activation {activation!r}: expected one of {', '.join(fields.FIELD_NAMES)}"
             ) from None
     batch_size = args.batch_size
     if batch_size is None:
-        batch_size = args.size * args.size if spec.full_batch_only else 512
-    return RunConfig(
-        task="image", image=args.image, size=args.size, activation=activation,
-        depth=args.depth, width=args.width, optimizer=optimizer,
+        full = spec.full_batch_only and num_examples is not None
+        batch_size = num_examples if full else default_batch_size
+    return dict(
+        activation=activation, depth=args.depth, width=args.width, optimizer=optimizer,
         opt_args=options_for(optimizer, parse_opt_args(args.opt_arg)), learning_rate=lr,
-        schedule=args.schedule,
-        final_lr=args.final_lr, decay_epochs=args.decay_epochs, epochs=args.epochs,
-        batch_size=batch_size, seed=args.seed, parallel=args.parallel,
-        out=out or args.out or f"{DEFAULT_OUT}/{activation}-{optimizer}", resume=args.resume,
+        schedule=args.schedule, final_lr=args.final_lr, decay_epochs=args.decay_epochs,
+        epochs=args.epochs, batch_size=batch_size, seed=args.seed, parallel=args.parallel,
+        out=out or args.out or f"{default_out}/{activation}-{optimizer}", resume=args.resume,
         checkpoint_every=args.checkpoint_every, log_every=args.log_every,
         eval_every=args.eval_every, timing_steps=args.timing_steps,
         progress=not args.no_progress, coordinator_address=args.coordinator_address,
@@ -161,7 +162,7 @@ def image_config(
 
 def init_distributed(config: RunConfig) -> bool:
     """Join a multi-process run if the config or the environment asks for one."""
-    from experiments.distributed import initialize
+    from experiments.harness.distributed import initialize
 
     return initialize(config.coordinator_address, config.num_processes, config.process_id)
 
@@ -170,18 +171,19 @@ def print_summary(summary: dict[str, Any], config: RunConfig) -> None:
     """A few lines on what the run reached and where its files are."""
     opt_time = summary.get("optimizer_time_s")
     print(
-        f"{config.activation}/{config.optimizer}: final PSNR {summary['final_psnr']:.2f} dB after "
+        f"{config.activation}/{config.optimizer}: final {format_metric(summary)} after "
         f"{summary['steps']} steps ({summary['epochs']:g} epochs), "
         f"{summary['time_per_step_s'] * 1e3:.2f} ms/step"
         + (f", optimizer {opt_time:.2f} s" if opt_time is not None else "")
     )
-    print(f"outputs in {config.out}: summary.json, metrics.csv, reconstruction.png, error.png, "
-          "convergence.png, tensorboard/, checkpoints/")
+    files = ["summary.json", "metrics.csv", *summary.get("outputs", []), "tensorboard/",
+             "checkpoints/"]
+    print(f"outputs in {config.out}: {', '.join(dict.fromkeys(files))}")
 
 
 def run_main(fn: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
     """Run ``fn(argv)``, turning bad input into one line and exit code 2."""
-    from experiments.loop import Interrupted
+    from experiments.harness.loop import Interrupted
 
     try:
         return fn(argv)

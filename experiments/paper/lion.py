@@ -1,4 +1,4 @@
-"""The paper's image comparison on the DIV2K lion: ``python -m experiments.lion``.
+"""The paper's image comparison on the DIV2K lion: ``python -m experiments.paper.lion``.
 
 Gaussian, sine, wavelet and ReLU+PE fields, each trained with Adam, ESGD (our per-refresh bias
 correction), ESGD with the reference code's bias correction (``esgd_reference``), AdaHessian(E)
@@ -6,16 +6,16 @@ and AdaHessian(J) at the registry's reference learning rates, through the compar
 (:mod:`experiments.compare`): one run directory per pair under ``--out`` plus ``report.md``.
 Extending a finished grid: rerun with ``--resume --epochs N``. A tiny configuration::
 
-    python -m experiments.lion --size 32 --epochs 1 --depth 2 --width 16 --out runs/lion-tiny
+    python -m experiments.paper.lion --size 32 --epochs 1 --depth 2 --width 16 --out runs/lion-tiny
 """
 
 from __future__ import annotations
 
-import pathlib
 import sys
 from collections.abc import Sequence
 
-from experiments import cli, compare, optimizers
+from experiments import compare, optimizers
+from experiments.harness import cli
 
 LION = "../shared/data/images/div2k_fourier_features_test/image_014.jpg"
 ACTIVATIONS = ("gaussian", "sine", "wavelet", "relu_pe")
@@ -44,15 +44,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: Sequence[str] | None) -> int:
     register_reference_esgd()
-    p = compare.parser(prog="python -m experiments.lion")
+    p = compare.parser(prog="python -m experiments.paper.lion")
     p.set_defaults(out=DEFAULT_OUT, image=LION, activations=list(ACTIVATIONS),
-                   optimizers=list(OPTIMIZERS), epochs=10, target_psnr=25.0)
+                   optimizers=list(OPTIMIZERS), epochs=10, target=25.0)
     args = p.parse_args(argv)
     configs = compare.grid_configs(args)
     cli.init_distributed(configs[0])
-    out = pathlib.Path(args.out)
-    _, report = compare.run_grid(configs, out, target_psnr=args.target_psnr,
-                                 title="DIV2K lion: optimizer comparison")
+    _, report = compare.run(args, configs, title="DIV2K lion: optimizer comparison")
     if report is not None:
         print(f"report: {report}")
     return 0
