@@ -1,10 +1,13 @@
 """Run a grid of optimizers x activations on one task and write a comparison report.
 
 ``python -m experiments.compare --task image --optimizers esgd adam --activations wavelet
-gaussian`` trains every pair (each in ``OUT/ACTIVATION-OPTIMIZER``, a full run directory) and
-writes ``OUT/report.md``: a table of the final metric, epochs and seconds to a target value, time
-per step, optimizer time per step and optimizer-state memory, and plots of the loss against
-iterations and against time (the paper's Fig. 5 and supplement Figs. 8-9). Every setting is
+gaussian --seeds 0 1 2 3 4`` trains every (activation, optimizer, seed) (each a full run
+directory, ``OUT/ACTIVATION-OPTIMIZER/seedS``; ``OUT/ACTIVATION-OPTIMIZER`` with the single
+``--seed``) and writes ``OUT/report.md``: per (activation, optimizer) the median final metric
+and its min-max over seeds, how many seeds beat ``--baseline`` (default adam) on the same seed,
+epochs and seconds to a target value, time per step, optimizer time per step and optimizer-state
+memory, and plots of the loss against iterations and against time with a band over seeds (the
+paper's Fig. 5 and supplement Figs. 8-9). Every setting is
 checked, and every run directory, before the first run trains. With ``--resume`` finished runs
 are reused and interrupted ones continued. The task's own flags (``--image``, ...) apply to
 every run; ``--help`` with ``--task NAME`` lists them.
@@ -38,6 +41,12 @@ def parser(prog: str = "python -m experiments.compare", task: str = "image") -> 
                    help="optimizers to compare (default: esgd adam)")
     p.add_argument("--activations", nargs="+", default=["gaussian"], metavar="NAME",
                    help="field activations (default: gaussian)")
+    p.add_argument("--seeds", nargs="+", type=int, default=None, metavar="S",
+                   help="run every cell with each of these seeds, in OUT/ACT-OPT/seedS "
+                        "(default: the single --seed, in OUT/ACT-OPT)")
+    p.add_argument("--baseline", default="adam",
+                   help="optimizer whose runs every cell is compared with, seed by seed "
+                        "(default adam; 'none' for no comparison)")
     p.add_argument("--target", "--target-psnr", dest="target", type=float, default=25.0,
                    help="value of the task's metric whose epochs and seconds to reach are "
                         "reported (default 25, in dB for the image task's PSNR)")
@@ -57,14 +66,29 @@ def task_of(argv: Sequence[str] | None) -> str:
 
 
 def grid_configs(args: Any) -> list[RunConfig]:
-    """One config per (activation, optimizer), each in its own directory under ``--out``."""
+    """One config per (activation, optimizer, seed), each in its own directory under ``--out``:
+    ``ACT-OPT/seedS`` with ``--seeds``, ``ACT-OPT`` with the single ``--seed``."""
     module = tasks.get(args.task)
     out = pathlib.Path(args.out)
-    return [
-        module.make_config(args, activation=a, optimizer=o, out=str(out / f"{a}-{o}"))
-        for a in dict.fromkeys(args.activations)
-        for o in dict.fromkeys(args.optimizers)
-    ]
+    seeds = getattr(args, "seeds", None)
+    configs = []
+    for a in dict.fromkeys(args.activations):
+        for o in dict.fromkeys(args.optimizers):
+            if not seeds:
+                configs.append(module.make_config(args, activation=a, optimizer=o,
+                                                  out=str(out / f"{a}-{o}")))
+                continue
+            for seed in dict.fromkeys(seeds):
+                config = module.make_config(args, activation=a, optimizer=o,
+                                            out=str(out / f"{a}-{o}" / f"seed{seed}"))
+                configs.append(config.replace(seed=seed))
+    return configs
+
+
+def baseline_of(args: Any) -> str | None:
+    """The ``--baseline`` optimizer, or ``None`` for 'none'."""
+    name = getattr(args, "baseline", "adam")
+    return None if name in (None, "none") else name
 
 
 def run(
@@ -75,7 +99,7 @@ def run(
     return run_grid(
         configs, pathlib.Path(args.out), prepare=module.prepare, target=args.target,
         title=title, settings=module.report_settings(configs[0]),
-        notes=getattr(module, "REPORT_NOTES", ()),
+        notes=getattr(module, "REPORT_NOTES", ()), baseline=baseline_of(args),
     )
 
 
@@ -91,7 +115,7 @@ def _main(argv: Sequence[str] | None) -> int:
     cli.init_distributed(configs[0])
     results, report = run(args, configs, title=f"{args.task}: optimizer comparison")
     if report is not None:
-        print(markdown_table(table(results, args.target)))
+        print(markdown_table(table(results, args.target, baseline=baseline_of(args))))
         plots = sorted(str(p) for p in pathlib.Path(args.out).glob("*.png"))
         print(f"report: {report}; plots: {', '.join(plots)}")
     return 0

@@ -20,6 +20,7 @@ def run_grid(
     title: str,
     settings: dict[str, Any],
     notes: Sequence[str] = (),
+    baseline: str | None = "adam",
 ) -> tuple[list[RunResult], pathlib.Path | None]:
     """Check every config and its run directory, train each, and write the report.
 
@@ -29,6 +30,7 @@ def run_grid(
       prepare: the task's ``prepare`` (validates a config and loads its data).
       target: metric value whose epochs and seconds to reach the report gives.
       title, settings, notes: the report's heading, its settings list and the task's notes.
+      baseline: the optimizer each cell is compared with, seed by seed.
 
     Returns:
       The results and the report's path (``None`` on processes other than 0).
@@ -54,10 +56,10 @@ def run_grid(
         "epochs": first.epochs,
         "batch size": first.batch_size,
         "steps per epoch": results[0].summary.get("steps_per_epoch"),
-        "seed": first.seed,
+        "seeds": " ".join(str(s) for s in sorted({c.seed for c in configs})),
         "parallel": first.parallel,
         "device": results[0].summary.get("device"),
     }
     report = write_report(out, results, target=target, title=title, settings=settings,
-                          notes=notes)
+                          notes=notes, baseline=baseline)
     return results, report

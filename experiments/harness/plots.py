@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pathlib
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
@@ -80,16 +81,46 @@ def convergence_plot(
     plt.close(fig)
 
 
+def seed_band(
+    runs: Sequence[Rows], x: str, y: str
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray] | None:
+    """Median curve and min-max band of ``y`` against ``x`` over the seeds of one cell.
+
+    The seeds' logs are aligned row by row (same settings log at the same steps), truncated to
+    the shortest; ``x`` is the median over seeds (steps agree, times differ a little). A
+    non-finite ``y`` (a diverged seed) is kept as NaN, so the band shows the gap.
+
+    Returns:
+      ``(x, median, low, high)``, or ``None`` when no seed logged both columns.
+    """
+    series = []
+    for rows in runs:
+        pts = [(r.get(x), r.get(y)) for r in rows if r.get(x) is not None]
+        if pts and any(v is not None for _, v in pts):
+            series.append(np.array([[a, np.nan if b is None else b] for a, b in pts], float))
+    if not series:
+        return None
+    n = min(len(a) for a in series)
+    stack = np.stack([a[:n] for a in series])
+    xs = np.median(stack[:, :, 0], axis=0)
+    ys = stack[:, :, 1]
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+        ys = np.where(np.isfinite(ys), ys, np.nan)
+        return xs, np.nanmedian(ys, axis=0), np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
+
+
 def comparison_plots(
-    out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Rows]], *, metric: str = "psnr",
-    label: str = "PSNR (dB)",
+    out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Sequence[Rows]]], *,
+    metric: str = "psnr", label: str = "PSNR (dB)",
 ) -> dict[str, pathlib.Path]:
-    """Loss against iterations and against time, one panel per group (e.g. activation).
+    """Loss against iterations and against time, and the metric against epochs, one panel per
+    group (e.g. activation), each curve the median over seeds with a min-max band.
 
     Args:
       out_dir: where ``loss_vs_steps.png``, ``loss_vs_time.png`` and ``<metric>_vs_epoch.png``
         go.
-      runs: ``(group, label, metrics rows)`` per run.
+      runs: ``(group, label, [metrics rows of each seed])`` per cell.
       metric, label: the task's metric (its ``train_<metric>`` column) and its axis label.
 
     Returns:
@@ -107,14 +138,23 @@ def comparison_plots(
             1, len(groups), figsize=(4.5 * len(groups), 3.8), squeeze=False
         )
         for ax, group in zip(axes[0], groups, strict=True):
-            for g, run_label, rows in runs:
-                if g == group:
-                    (ax.semilogy if log else ax.plot)(*_finite(rows, x, y), label=run_label)
+            for g, run_label, seeds in runs:
+                band = seed_band(seeds, x, y) if g == group else None
+                if band is None:
+                    continue
+                xs, mid, lo, hi = band
+                n = len(seeds)
+                line, = ax.plot(xs, mid, label=run_label + (f" (median of {n})" if n > 1 else ""))
+                if n > 1:
+                    ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
+                if log:
+                    ax.set_yscale("log")
             ax.set_title(group)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(True, which="both", alpha=0.3)
-            ax.legend()
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend()
         fig.tight_layout()
         paths[name] = out_dir / f"{name}.png"
         fig.savefig(paths[name], dpi=100)

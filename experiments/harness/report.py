@@ -1,10 +1,18 @@
-"""Comparison reports: the results table and ``report.md`` with its plots."""
+"""Comparison reports over seeds: the results table and ``report.md`` with its plots.
+
+A grid's runs are grouped into *cells* (activation, optimizer); each cell holds one run per seed.
+A cell's row gives the median of the final metric and its min-max over seeds, how many seeds beat
+the baseline optimizer on the same activation and seed (e.g. ``4/5 > adam``), and medians of the
+epochs and seconds to a target value over the seeds that reached it. One seed proves nothing
+about an ordering: verdicts read the median and the win count, never a single run.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import math
 import pathlib
+import statistics
 from collections.abc import Sequence
 from typing import Any
 
@@ -25,6 +33,58 @@ class RunResult:
     def rows(self) -> list[dict[str, Any]]:
         return read_metrics(self.out / "metrics.csv")
 
+    @property
+    def seed(self) -> int:
+        return int(self.summary.get("config", {}).get("seed", 0))
+
+    @property
+    def final(self) -> float | None:
+        """The run's final metric (``final_<metric>`` of its summary)."""
+        value = self.summary.get(f"final_{metric_info(self.summary)[0]}")
+        return None if value is None else float(value)
+
+
+Cell = tuple[str, str]
+
+
+def cells(results: Sequence[RunResult]) -> dict[Cell, list[RunResult]]:
+    """Results grouped by (activation, optimizer), in first-seen order, each sorted by seed."""
+    out: dict[Cell, list[RunResult]] = {}
+    for r in results:
+        out.setdefault((r.activation, r.optimizer), []).append(r)
+    return {k: sorted(v, key=lambda r: r.seed) for k, v in out.items()}
+
+
+def finite(values: Sequence[float | None]) -> list[float]:
+    """The finite values (a diverged run's NaN counts as not finite)."""
+    return [v for v in values if v is not None and math.isfinite(v)]
+
+
+def spread(values: Sequence[float | None]) -> tuple[float, float, float] | None:
+    """``(median, min, max)`` over seeds; a non-finite value (a diverged run) sets the min to
+    NaN-as-worst, i.e. ``-inf``. ``None`` when there is no value."""
+    vals = [v for v in values if v is not None]
+    if not vals:
+        return None
+    clean = [v if math.isfinite(v) else -math.inf for v in vals]
+    return statistics.median(clean), min(clean), max(clean)
+
+
+def wins(cell: Sequence[RunResult], baseline: Sequence[RunResult]) -> tuple[int, int] | None:
+    """``(k, n)``: on ``k`` of the ``n`` seeds both cells ran, ``cell`` ends above ``baseline``.
+
+    A run whose final metric is not finite loses to a finite one. ``None`` when no seed is shared.
+    """
+    base = {r.seed: r.final for r in baseline}
+    pairs = [(r.final, base[r.seed]) for r in cell if r.seed in base]
+    if not pairs:
+        return None
+
+    def score(v: float | None) -> float:
+        return v if v is not None and math.isfinite(v) else -math.inf
+
+    return sum(score(a) > score(b) for a, b in pairs), len(pairs)
+
 
 def time_to_target(
     rows: Sequence[dict[str, Any]], target: float, *, metric: str = "psnr"
@@ -44,25 +104,54 @@ def _num(value: Any, fmt: str) -> str:
     return format(value, fmt)
 
 
-def table(results: Sequence[RunResult], target: float) -> list[dict[str, str]]:
-    """The report's rows, as strings, in the order of ``results``."""
+def _median(values: Sequence[float | None]) -> float | None:
+    vals = finite(values)
+    return statistics.median(vals) if vals else None
+
+
+def table(
+    results: Sequence[RunResult], target: float, *, baseline: str | None = "adam"
+) -> list[dict[str, str]]:
+    """The report's rows, one per cell (activation, optimizer), as strings.
+
+    Columns: learning rate, number of seeds, median final metric and its min-max over seeds,
+    seeds beating ``baseline`` on the same activation and seed, median epochs and seconds to
+    ``target`` over the seeds that reached it (with how many did), median step time, optimizer
+    time per step and optimizer-state size.
+    """
+    grouped = cells(results)
     out = []
-    for r in results:
-        s = r.summary
+    for (activation, optimizer), runs in grouped.items():
+        s = runs[0].summary
         metric, label, unit = metric_info(s)
-        reached = time_to_target(r.rows, target, metric=metric)
-        opt_step = s.get("optimizer_time_per_step_s")
+        fmt = ".2f" if unit else ".4f"
+        finals = spread([r.final for r in runs])
+        reached = [t for t in (time_to_target(r.rows, target, metric=metric) for r in runs) if t]
         goal = format_target(s, target)
+        n = len(runs)
+        count = f" ({len(reached)}/{n})" if n > 1 else ""
+        base = grouped.get((activation, baseline)) if baseline else None
+        won = wins(runs, base) if base and optimizer != baseline else None
+        opt_steps = [r.summary.get("optimizer_time_per_step_s") for r in runs]
+        med_opt = _median(opt_steps)
         out.append({
-            "activation": r.activation,
-            "optimizer": r.optimizer,
+            "activation": activation,
+            "optimizer": optimizer,
             "lr": _num(s.get("learning_rate"), "g"),
-            f"final {label}" + (f" ({unit})" if unit else ""):
-                _num(s.get(f"final_{metric}"), ".2f" if unit else ".4f"),
-            f"epochs to {goal}": _num(reached[0], "g") if reached else "not reached",
-            f"seconds to {goal}": _num(reached[1], ".2f") if reached else "not reached",
-            "ms / step": _num(s.get("time_per_step_s", 0) * 1e3, ".2f"),
-            "optimizer ms / step": _num(opt_step * 1e3 if opt_step is not None else None, ".2f"),
+            "seeds": str(n),
+            f"final {label}" + (f" ({unit})" if unit else "") + (" median" if n > 1 else ""):
+                _num(finals[0], fmt) if finals else "—",
+            "min-max": (f"{_num(finals[1], fmt)}-{_num(finals[2], fmt)}"
+                        if finals and n > 1 else "—"),
+            f"vs {baseline}" if baseline else "vs baseline":
+                f"{won[0]}/{won[1]} > {baseline}" if won else "—",
+            f"epochs to {goal}": (_num(statistics.median(t[0] for t in reached), "g") + count
+                                  if reached else "not reached"),
+            f"seconds to {goal}": (_num(statistics.median(t[1] for t in reached), ".2f") + count
+                                   if reached else "not reached"),
+            "ms / step": _num(
+                (_median([r.summary.get("time_per_step_s") for r in runs]) or 0) * 1e3, ".2f"),
+            "optimizer ms / step": _num(med_opt * 1e3 if med_opt is not None else None, ".2f"),
             "optimizer state (KiB)": _num(s.get("optimizer_state_bytes", 0) / 1024, ".1f"),
         })
     return out
@@ -92,35 +181,51 @@ def write_report(
     title: str,
     settings: dict[str, Any],
     notes: Sequence[str] = (),
+    baseline: str | None = "adam",
 ) -> pathlib.Path:
     """Write ``report.md`` and its plots in ``out_dir``; return the report's path.
 
-    ``notes`` are the task's lines on how its final metric is measured."""
+    ``notes`` are the task's lines on how its final metric is measured; ``baseline`` the optimizer
+    each cell's seeds are compared with."""
     first = results[0].summary if results else {}
     metric, label, unit = metric_info(first)
+    grouped = cells(results)
     plots = comparison_plots(
-        out_dir, [(r.activation, r.optimizer, r.rows) for r in results], metric=metric,
-        label=f"{label} ({unit})" if unit else label,
+        out_dir, [(a, o, [r.rows for r in runs]) for (a, o), runs in grouped.items()],
+        metric=metric, label=f"{label} ({unit})" if unit else label,
     )
-    rows = table(results, target)
+    rows = table(results, target, baseline=baseline)
     goal = format_target(first, target)
+    n_seeds = max((len(v) for v in grouped.values()), default=0)
     lines = [f"# {title}", ""]
     lines += [f"- {k}: {v}" for k, v in settings.items()]
     lines += ["", markdown_table(rows), ""]
+    if n_seeds > 1:
+        lines += [
+            f"Each cell ran {n_seeds} seeds (initialisation, probes and data order); the final "
+            f"{label} is their median with the min-max over seeds, and 'vs {baseline}' counts the "
+            f"seeds on which the cell ends above {baseline} on the same activation and seed. "
+            "Plots show the median over seeds as a line and the min-max as a band.",
+            "",
+        ]
+    else:
+        lines += ["One seed per cell: an ordering between optimizers needs several seeds "
+                  "(`--seeds 0 1 2 3 4`).", ""]
     lines += [
         *notes,
         f"Epochs and seconds to {goal} are read from the training log: the {label} of the",
         "mean mini-batch loss over each logged window (one epoch unless --log-every says",
-        "otherwise), and training time excludes compilation, evaluation and checkpointing.",
-        "Optimizer time per step is the compiled step minus the loss and gradient alone",
-        "(summary.json gives the method); optimizer state is the size of one replica of the",
-        "optimizer's state.",
+        "otherwise), and training time excludes compilation, evaluation and checkpointing; with",
+        "several seeds they are medians over the seeds that reached it (how many did is in",
+        "brackets). Optimizer time per step is the compiled step minus the loss and gradient",
+        "alone (summary.json gives the method); optimizer state is the size of one replica of",
+        "the optimizer's state.",
         "",
     ]
     for name, path in plots.items():
         lines += [f"## {name.replace('_', ' ')}", "", f"![{name}]({path.name})", ""]
     lines += ["## Runs", ""]
-    lines += [f"- {r.activation}/{r.optimizer}: `{r.out}`" for r in results]
+    lines += [f"- {r.activation}/{r.optimizer} seed {r.seed}: `{r.out}`" for r in results]
     report = out_dir / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report

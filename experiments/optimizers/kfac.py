@@ -378,8 +378,8 @@ def kfac(
     if loss_fn is None or example_batch is None:
         raise ValueError(
             "kfac needs loss_fn (a loss with the loss registered for kfac-jax, e.g. "
-            "experiments.optimizers.kfac.kfac_loss(task.apply, 'mse')) and example_batch (a batch of "
-            f"the training structure); got loss_fn={loss_fn!r}, example_batch="
+            "experiments.optimizers.kfac.kfac_loss(task.apply, 'mse')) and example_batch (a "
+            f"batch of the training structure); got loss_fn={loss_fn!r}, example_batch="
             f"{'None' if example_batch is None else type(example_batch).__name__}"
         )
     return optax.chain(
