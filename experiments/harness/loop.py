@@ -104,6 +104,7 @@ class LoopSpec:
     progress: bool = True
     description: str = ""
     on_log: Callable[[dict[str, Any]], None] | None = None
+    loss_jump: bool = False
 
 
 @dataclasses.dataclass
@@ -140,6 +141,7 @@ def run_loop(spec: LoopSpec) -> LoopResult:
     window_start, timed_in_window = clock.total, 0
     last_row: dict[str, Any] | None = None
     last_eval: dict[str, float] | None = None
+    previous_loss: float | None = None
     bar = tqdm(
         total=spec.total_steps, initial=spec.start_step, desc=spec.description, unit="step",
         disable=not spec.progress, dynamic_ncols=True, leave=True,
@@ -182,6 +184,10 @@ def run_loop(spec: LoopSpec) -> LoopResult:
                     n_skipped = int((~finite).sum())
                     skipped += n_skipped
                     loss = float(losses[finite].mean()) if finite.any() else math.nan
+                    extra = window_extremes(window)
+                    if spec.loss_jump:
+                        extra["loss_jump"], previous_loss = loss_jump(
+                            losses[finite], previous_loss)
                     elapsed = clock.total - window_start
                     train_metric = task.metric_from_loss(loss)
                     row: dict[str, Any] = {
@@ -193,6 +199,7 @@ def run_loop(spec: LoopSpec) -> LoopResult:
                         "learning_rate": spec.learning_rate(step),
                         "skipped": n_skipped,
                         "steps_per_s": timed_in_window / elapsed if elapsed > 0 else None,
+                        **extra,
                     }
                     if is_eval:
                         last_eval = spec.evaluate(params)
@@ -225,6 +232,36 @@ def run_loop(spec: LoopSpec) -> LoopResult:
         train_time_s=clock.total, compile_time_s=compile_time, skipped=skipped,
         last_row=last_row, last_eval=last_eval,
     )
+
+
+def window_extremes(window: list[dict[str, Any]]) -> dict[str, float]:
+    """The largest value over a log window of every step metric besides ``loss`` and ``finite``
+    (e.g. a curvature optimizer's largest preconditioned update): the worst step is what warns
+    of a collapse. Non-finite values (skipped steps) are left out; ``nan`` if all are."""
+    out = {}
+    for key in window[0] if window else ():
+        if key in ("loss", "finite"):
+            continue
+        values = np.array([float(np.max(m[key])) for m in window])
+        values = values[np.isfinite(values)]
+        out[key] = float(values.max()) if values.size else math.nan
+    return out
+
+
+def loss_jump(losses: np.ndarray, previous: float | None) -> tuple[float, float | None]:
+    """The largest ratio of a step's loss to the step before it over a window (the step before
+    the first is ``previous``, the last finite loss of the window before), and the window's last
+    loss for the next call. Mini-batches differ, so ratios near 1 are noise; a collapse shows as
+    a jump of 10x or more. ``nan`` when the window has fewer than two losses."""
+    series = losses if previous is None else np.concatenate([[previous], losses])
+    series = series[np.isfinite(series)]
+    last = float(series[-1]) if series.size else previous
+    if series.size < 2:
+        return math.nan, last
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratios = series[1:] / series[:-1]
+    ratios = ratios[np.isfinite(ratios)]
+    return (float(ratios.max()) if ratios.size else math.nan), last
 
 
 def _any_process(signum: int | None) -> bool:

@@ -234,7 +234,9 @@ def train(
         (out / CONFIG_FILE).write_text(
             json.dumps({"config": config.to_dict(), "data": data_info}, indent=2) + "\n"
         )
-    writer = MetricsWriter(out, metric=task.metric_name, enabled=is_primary(),
+    # Curvature optimizers also log the worst loss jump of each window (a collapse warning).
+    extra_columns = ("loss_jump",) if spec.uses_curvature else ()
+    writer = MetricsWriter(out, metric=task.metric_name, extra=extra_columns, enabled=is_primary(),
                            resume_step=start_step if latest is not None else None)
     prior_wall = float(meta.get("wall_time_s", 0.0))
 
@@ -266,7 +268,7 @@ def train(
             skipped=int(meta.get("skipped", 0)),
             progress=config.progress and is_primary(),
             description=f"{task.name} {config.activation}/{config.optimizer}",
-            on_log=on_log,
+            on_log=on_log, loss_jump=spec.uses_curvature,
         ))
         save(result.step, result.params, result.opt_state,
              {"train_time_s": result.train_time_s, "skipped": result.skipped})
