@@ -55,6 +55,25 @@ def cells(results: Sequence[RunResult]) -> dict[Cell, list[RunResult]]:
     return {k: sorted(v, key=lambda r: r.seed) for k, v in out.items()}
 
 
+def read_results(root: pathlib.Path) -> list[RunResult]:
+    """The finished runs of a grid directory: ``ACT-OPT/summary.json`` (one seed) or
+    ``ACT-OPT/seedS/summary.json`` (several), in sorted order; unfinished runs are left out."""
+    import json
+
+    out = []
+    for cell in sorted(p for p in root.glob("*-*") if p.is_dir()):
+        for run in [cell, *sorted(cell.glob("seed*"), key=lambda p: p.name)]:
+            try:
+                summary = json.loads((run / "summary.json").read_text())
+            except (OSError, ValueError):
+                continue
+            config = summary.get("config", {})
+            activation, _, optimizer = cell.name.partition("-")
+            out.append(RunResult(config.get("activation", activation),
+                                 config.get("optimizer", optimizer), run, summary))
+    return out
+
+
 def finite(values: Sequence[float | None]) -> list[float]:
     """The finite values (a diverged run's NaN counts as not finite)."""
     return [v for v in values if v is not None and math.isfinite(v)]

@@ -21,9 +21,12 @@ import json
 import math
 import os
 import pathlib
+import statistics
 import sys
 from collections.abc import Sequence
 from typing import Any
+
+from experiments.harness.report import RunResult, cells, markdown_table, read_results, table
 
 #: Wavelet image at epoch 10 (paper v2, Fig. 1): full-image PSNR in dB.
 PAPER_WAVELET_EPOCH10 = {"esgd": 29.36, "adam": 26.61}
@@ -82,6 +85,17 @@ def _image(lines: list[str], assets: pathlib.Path, src: pathlib.Path, name: str,
         lines += [f"![{caption}]({rel})", "", f"*{caption}*", ""]
 
 
+#: A verdict on a paper claim needs the median over at least this many seeds.
+MIN_SEEDS = 5
+
+
+def _judged(n: int, ok: bool) -> str:
+    """The verdict of a claim read from medians over ``n`` seeds."""
+    if n < MIN_SEEDS:
+        return f"not judged ({n} seed{'s' if n != 1 else ''}; a verdict needs {MIN_SEEDS})"
+    return _verdict(ok)
+
+
 def _eval_at(rows: list[dict[str, float]], epoch: float) -> tuple[float, float] | None:
     """(epoch, full-image PSNR) of the evaluation at ``epoch``, else the last evaluation."""
     evals = [r for r in rows if math.isfinite(r.get("eval_psnr", math.nan))]
@@ -92,102 +106,119 @@ def _eval_at(rows: list[dict[str, float]], epoch: float) -> tuple[float, float] 
     return r["epoch"], r["eval_psnr"]
 
 
+def _median(values: Sequence[float | None]) -> float | None:
+    vals = [v for v in values if v is not None and math.isfinite(v)]
+    return statistics.median(vals) if vals else None
+
+
+def _by_seed(runs: Sequence[RunResult], key: Any) -> dict[int, float | None]:
+    return {r.seed: key(r) for r in runs}
+
+
+def _paired(a: dict[int, float | None], b: dict[int, float | None],
+            better: Any) -> tuple[int, int]:
+    """On how many shared seeds ``better(a, b)`` holds (missing or non-finite values lose)."""
+    shared = [s for s in a if s in b]
+    return sum(bool(better(a[s], b[s])) for s in shared), len(shared)
+
+
+def _higher(x: float | None, y: float | None) -> bool:
+    return x is not None and math.isfinite(x) and (y is None or not math.isfinite(y) or x > y)
+
+
+def _lower(x: float | None, y: float | None) -> bool:
+    return x is not None and math.isfinite(x) and (y is None or not math.isfinite(y) or x < y)
+
+
 def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
-    """The image comparison: markdown lines and the claims' verdict lines."""
+    """The image comparison over seeds: markdown lines and the claims' verdict lines."""
     lines = ["## Image comparison on the DIV2K lion (paper Figs. 1, 5)", ""]
     claims: list[str] = []
-    runs = sorted(p for p in lion.glob("*-*") if (p / "summary.json").is_file())
-    if not runs:
+    results = read_results(lion)
+    if not results:
         return lines + [f"Not run (no finished runs in `{lion}`).", ""], [
             f"- Wavelet ESGD > Adam at epoch 10; ESGD/Adam final-MSE orderings: "
             f"{_verdict(None)}"]
-    summaries = {p.name: _json(p / "summary.json") or {} for p in runs}
-    epochs = sorted({s.get("epochs") for s in summaries.values()})
+    grid = cells(results)
+    epochs = sorted({r.summary.get("epochs") for r in results})
+    seeds = sorted({r.seed for r in results})
     lines += [f"Runs: `{lion}`, epochs run: {', '.join(_fmt(e, 'g') for e in epochs)} "
-              "(the reference trains 200). Batch 512, 128 steps an epoch, 5x256 fields, "
-              "registry learning rates, seed 0. Times per step are wall-clock on 2 CPU cores "
-              "shared with other jobs, so they are noisy and not comparable across runs. "
-              "Final PSNR: full 256x256 image; final training MSE: mean mini-batch loss of "
-              "the last epoch.", ""]
-    lines += ["| run | lr | epochs | final PSNR (dB) | final training MSE | ms / step |",
-              "|---|---|---|---|---|---|"]
-    for name, s in summaries.items():
-        lines.append(f"| {name} | {_fmt(s.get('learning_rate'), 'g')} | "
-                     f"{_fmt(s.get('epochs'), 'g')} | {_fmt(s.get('final_psnr'), '.2f')} | "
-                     f"{_fmt(s.get('final_loss'), '.3g')} | "
-                     f"{_fmt((s.get('time_per_step_s') or math.nan) * 1e3, '.1f')} |")
-    lines.append("")
-    # Claim 1: wavelet at epoch 10.
-    w = {o: _eval_at(_metrics(lion / f"wavelet-{o}"), 10.0)
-         for o in ("esgd", "esgd_reference", "adam")}
+              "(the reference trains 200), seeds: " + " ".join(map(str, seeds)) + ". "
+              "Batch 512, 128 steps an epoch, 5x256 fields, registry learning rates. Every "
+              "number is the median over seeds with its min-max; a claim is judged on medians "
+              f"over at least {MIN_SEEDS} seeds. Times per step are wall-clock on 2 CPU cores "
+              "shared with other jobs, so they are noisy. Final PSNR: full 256x256 image; "
+              "final training MSE: mean mini-batch loss of the last epoch.", ""]
+    lines += [markdown_table(table(results, 25.0, baseline="adam")), ""]
+    # Claim 1: wavelet at epoch 10, over seeds.
+    at10 = {o: _by_seed(grid.get(("wavelet", o), []),
+                        lambda r: (_eval_at(_metrics(r.out), 10.0) or (None, None))[1])
+            for o in ("esgd", "esgd_reference", "adam")}
     lines += ["### Wavelet at epoch 10", "",
-              "| optimizer | paper (dB) | ours (dB) | our epoch |", "|---|---|---|---|"]
-    for o in ("esgd", "esgd_reference", "adam"):
-        ours = w[o]
+              "| optimizer | paper (dB) | ours, median (dB) | ours, min-max | seeds |",
+              "|---|---|---|---|---|"]
+    for o, values in at10.items():
+        vals = [v for v in values.values() if v is not None]
+        if not vals:
+            continue
         lines.append(f"| {o} | {PAPER_WAVELET_EPOCH10.get(o, PAPER_WAVELET_EPOCH10['esgd'])} | "
-                     f"{_fmt(ours[1] if ours else None, '.2f')} | "
-                     f"{_fmt(ours[0] if ours else None, 'g')} |")
+                     f"{_fmt(_median(vals), '.2f')} | {_fmt(min(vals), '.2f')}-"
+                     f"{_fmt(max(vals), '.2f')} | {len(vals)} |")
     lines.append("")
-    ok = None
-    if w["esgd"] and w["adam"]:
-        ok = w["esgd"][1] > w["adam"][1]
-        claims.append(
-            f"- Wavelet image, ESGD beats Adam at epoch {_fmt(w['esgd'][0], 'g')} "
-            f"(paper 29.36 vs 26.61 dB; ours {w['esgd'][1]:.2f} vs {w['adam'][1]:.2f} dB): "
-            f"{_verdict(ok)}")
-    if w["esgd_reference"] and w["adam"]:
-        claims.append(
-            f"- ... and with the reference's bias correction (as the paper ran ESGD): "
-            f"{w['esgd_reference'][1]:.2f} vs {w['adam'][1]:.2f} dB: "
-            f"{_verdict(w['esgd_reference'][1] > w['adam'][1])}")
-    # Claim 2: final MSE orderings.
-    lines += ["### Final training MSE, Adam vs ESGD", "",
+    for o, label in (("esgd", "ESGD"), ("esgd_reference",
+                                         "ESGD with the reference's bias correction")):
+        if at10[o] and at10["adam"]:
+            e, a = _median(list(at10[o].values())), _median(list(at10["adam"].values()))
+            k, n = _paired(at10[o], at10["adam"], _higher)
+            claims.append(
+                f"- Wavelet image, {label} beats Adam at epoch 10 (paper 29.36 vs 26.61 dB; "
+                f"ours median {_fmt(e, '.2f')} vs {_fmt(a, '.2f')} dB, {label.split()[0]} "
+                f"ahead on {k}/{n} seeds): "
+                f"{_judged(n, e is not None and a is not None and e > a)}")
+    # Claim 2: final MSE orderings, medians over seeds.
+    lines += ["### Final training MSE, Adam vs ESGD (medians over seeds)", "",
               "Paper column: the reference repository's final training MSE after 200 epochs "
-              "(quoted in issue 5). Ours: after the epochs in the table above.", "",
+              "(quoted in issue 5). Ours: after the epochs above.", "",
               "| field | paper Adam | paper ESGD | paper winner | our Adam | our ESGD | "
-              "our ESGD (reference bias corr.) | our winner | epochs |",
+              "our ESGD (reference bias corr.) | our winner (median) | ESGD lower on |",
               "|---|---|---|---|---|---|---|---|---|"]
     for field, (p_adam, p_esgd) in PAPER_FINAL_MSE.items():
-        sa = summaries.get(f"{field}-adam", {})
-        se = summaries.get(f"{field}-esgd", {})
-        sr = summaries.get(f"{field}-esgd_reference", {})
-        a, e = sa.get("final_loss"), se.get("final_loss")
+        losses = {o: _by_seed(grid.get((field, o), []), lambda r: r.summary.get("final_loss"))
+                  for o in ("adam", "esgd", "esgd_reference")}
+        med = {o: _median(list(v.values())) for o, v in losses.items()}
         paper_winner = "ESGD" if p_esgd < p_adam else "Adam"
-        ours = None if a is None or e is None else ("ESGD" if e < a else "Adam")
-        lines.append(f"| {field} | {p_adam:g} | {p_esgd:g} | {paper_winner} | {_fmt(a)} | "
-                     f"{_fmt(e)} | {_fmt(sr.get('final_loss'))} | {ours or '—'} | "
-                     f"{_fmt(se.get('epochs'), 'g')} |")
-        if ours is not None:
-            claims.append(f"- {field}: {paper_winner} reaches the lower training MSE "
-                          f"(paper {p_adam:g} Adam vs {p_esgd:g} ESGD at 200 epochs; ours "
-                          f"{a:.3g} vs {e:.3g} at {_fmt(se.get('epochs'), 'g')} epochs): "
-                          f"{_verdict(ours == paper_winner)}")
-        r = sr.get("final_loss")
-        if a is not None and r is not None:
-            ref_winner = "ESGD" if r < a else "Adam"
-            claims.append(f"  - with the reference's bias correction (as the paper ran ESGD): "
-                          f"ESGD {r:.3g} vs Adam {a:.3g}: "
-                          f"{_verdict(ref_winner == paper_winner)}")
+        rows = []
+        for o in ("esgd", "esgd_reference"):
+            if med[o] is None or med["adam"] is None:
+                continue
+            k, n = _paired(losses[o], losses["adam"], _lower)
+            ours = "ESGD" if med[o] < med["adam"] else "Adam"
+            rows.append((o, ours, k, n))
+            what = "ESGD" if o == "esgd" else "ESGD with the reference's bias correction"
+            claims.append(f"- {field}: {paper_winner} reaches the lower training MSE (paper "
+                          f"{p_adam:g} Adam vs {p_esgd:g} ESGD at 200 epochs; ours, {what}: "
+                          f"median {med[o]:.3g} vs Adam {med['adam']:.3g}, ESGD lower on "
+                          f"{k}/{n} seeds): {_judged(n, ours == paper_winner)}")
+        first = rows[0] if rows else None
+        lines.append(f"| {field} | {p_adam:g} | {p_esgd:g} | {paper_winner} | "
+                     f"{_fmt(med['adam'])} | {_fmt(med['esgd'])} | "
+                     f"{_fmt(med['esgd_reference'])} | {first[1] if first else '—'} | "
+                     + ("; ".join(f"{o}: {k}/{n}" for o, _, k, n in rows) or "—") + " |")
     lines.append("")
-    # Bias correction.
-    lines += ["### ESGD bias correction: ours (per refresh) vs the reference's (all steps)", "",
-              "| field | per-refresh PSNR | reference PSNR | per-refresh MSE | reference MSE |",
-              "|---|---|---|---|---|"]
-    for field in PAPER_FINAL_MSE:
-        se = summaries.get(f"{field}-esgd", {})
-        sr = summaries.get(f"{field}-esgd_reference", {})
-        if se or sr:
-            lines.append(f"| {field} | {_fmt(se.get('final_psnr'), '.2f')} | "
-                         f"{_fmt(sr.get('final_psnr'), '.2f')} | {_fmt(se.get('final_loss'))} | "
-                         f"{_fmt(sr.get('final_loss'))} |")
-    lines.append("")
-    for plot, caption in (("loss_vs_steps.png", "Training loss against iterations (lion)"),
+    for plot, caption in (("loss_vs_steps.png", "Training loss against iterations (lion), "
+                                                "median over seeds with min-max band"),
                           ("psnr_vs_epoch.png", "Training PSNR against epochs (lion)"),
                           ("loss_vs_time.png", "Training loss against time (lion)")):
         _image(lines, assets, lion / plot, f"lion_{plot}", caption)
-    for o in ("adam", "esgd"):
-        _image(lines, assets, lion / f"wavelet-{o}" / "reconstruction.png",
-               f"lion_wavelet_{o}.png", f"Wavelet field, {o}, final reconstruction")
+    for o in ("adam", "esgd", "esgd_reference"):
+        runs = grid.get(("wavelet", o), [])
+        if runs:
+            median_run = sorted(runs, key=lambda r: r.final if r.final is not None
+                                and math.isfinite(r.final) else -math.inf)[len(runs) // 2]
+            _image(lines, assets, median_run.out / "reconstruction.png",
+                   f"lion_wavelet_{o}.png",
+                   f"Wavelet field, {o}, final reconstruction of the median seed "
+                   f"({median_run.seed})")
     return lines, claims
 
 
@@ -310,29 +341,34 @@ def sparsity_section(sp: pathlib.Path, assets: pathlib.Path) -> tuple[list[str],
 
 
 def adam_sgd_section(avs: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
-    """Fig. 3: markdown lines and verdicts."""
+    """Fig. 3: markdown lines and verdicts, medians over seeds."""
     lines = ["## Adam vs SGD (paper Fig. 3a)", ""]
-    runs = sorted(p for p in avs.glob("*-*") if (p / "summary.json").is_file())
-    if not runs:
+    results = read_results(avs)
+    if not results:
         return lines + [f"Not run (no finished runs in `{avs}`).", ""], [
             f"- Fig. 3a Adam beats SGD: {_verdict(None)}"]
-    s = {p.name: _json(p / "summary.json") or {} for p in runs}
-    first = next(iter(s.values()))
+    grid = cells(results)
+    first = results[0].summary
     lines += [f"Image: `{first.get('config', {}).get('image') or 'bundled'}`, epochs "
-              f"{_fmt(first.get('epochs'), 'g')}.", "",
-              "| field | Adam MSE | SGD MSE | Adam PSNR | SGD PSNR |", "|---|---|---|---|---|"]
+              f"{_fmt(first.get('epochs'), 'g')}; medians over seeds.", "",
+              "| field | Adam MSE | SGD MSE | Adam PSNR | SGD PSNR | Adam lower on |",
+              "|---|---|---|---|---|---|"]
     claims = []
-    for field in dict.fromkeys(p.name.rsplit("-", 1)[0] for p in runs):
-        a, g = s.get(f"{field}-adam", {}), s.get(f"{field}-sgd", {})
-        lines.append(f"| {field} | {_fmt(a.get('final_loss'))} | {_fmt(g.get('final_loss'))} | "
-                     f"{_fmt(a.get('final_psnr'), '.2f')} | {_fmt(g.get('final_psnr'), '.2f')} |")
-        if a.get("final_loss") is not None and g.get("final_loss") is not None:
-            ok = a["final_loss"] < g["final_loss"]
-            claims.append(f"- Fig. 3a {field}: Adam reaches a lower loss than SGD "
-                          f"({a['final_loss']:.3g} vs {g['final_loss']:.3g}): {_verdict(ok)}")
+    for field in dict.fromkeys(a for a, _ in grid):
+        loss = {o: _by_seed(grid.get((field, o), []), lambda r: r.summary.get("final_loss"))
+                for o in ("adam", "sgd")}
+        psnr = {o: _median([r.final for r in grid.get((field, o), [])]) for o in ("adam", "sgd")}
+        med = {o: _median(list(v.values())) for o, v in loss.items()}
+        k, n = _paired(loss["adam"], loss["sgd"], _lower)
+        lines.append(f"| {field} | {_fmt(med['adam'])} | {_fmt(med['sgd'])} | "
+                     f"{_fmt(psnr['adam'], '.2f')} | {_fmt(psnr['sgd'], '.2f')} | {k}/{n} |")
+        if med["adam"] is not None and med["sgd"] is not None:
+            claims.append(f"- Fig. 3a {field}: Adam reaches a lower loss than SGD (median "
+                          f"{med['adam']:.3g} vs {med['sgd']:.3g}, Adam lower on {k}/{n} "
+                          f"seeds): {_judged(n, med['adam'] < med['sgd'])}")
     lines.append("")
     _image(lines, assets, avs / "loss_vs_steps.png", "adam_vs_sgd.png",
-           "Adam vs SGD, training loss against iterations")
+           "Adam vs SGD, training loss against iterations (median over seeds, min-max band)")
     return lines, claims
 
 
@@ -341,9 +377,10 @@ RERUN = """## Rerunning
 ```
 L=../shared/data/images/div2k_fourier_features_test/image_014.jpg
 python -m experiments.paper.condition --steps 200
-python -m experiments.paper.lion --epochs 10 --eval-every 5 --timing-steps 50   # default image: L
+python -m experiments.paper.lion --seeds 0 1 2 3 4 --epochs 10 --eval-every 5 --timing-steps 50
 python -m experiments.paper.sparsity --image $L --epochs 5 --every 1
-python -m experiments.paper.adam_vs_sgd --image $L --epochs 10 --eval-every 5 --timing-steps 0
+python -m experiments.paper.adam_vs_sgd --image $L --seeds 0 1 2 3 4 --epochs 10 --eval-every 5 \\
+    --timing-steps 0
 python -m experiments.paper.reproduction
 ```
 Extend the lion grid towards the reference 200 epochs with `--resume --epochs N`.
