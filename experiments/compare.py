@@ -105,15 +105,28 @@ def run(
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m experiments.compare``."""
-    return cli.run_main(_main, argv)
+    return cli.run_main(lambda a: drive(a), argv)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    task = task_of(argv)
-    args = parser(task=tasks.get(task).NAME).parse_args(argv)
+def drive(
+    argv: Sequence[str] | None, *, prog: str = "python -m experiments.compare",
+    title: str | None = None, setup: Any = None, **defaults: Any,
+) -> int:
+    """Parse ``argv`` with the compare parser (``defaults`` replacing its defaults, e.g. a paper
+    driver's activations, optimizers, image and epochs), train the grid, print the table and
+    where the report is. ``setup()`` runs first (e.g. to register an optimizer variant).
+
+    Paper drivers are ``cli.run_main(lambda a: compare.drive(a, prog=..., title=..., ...), argv)``.
+    """
+    if setup is not None:
+        setup()
+    task = task_of(argv) if "task" not in defaults else defaults["task"]
+    p = parser(prog=prog, task=tasks.get(task).NAME)
+    p.set_defaults(**defaults)
+    args = p.parse_args(argv)
     configs = grid_configs(args)
     cli.init_distributed(configs[0])
-    results, report = run(args, configs, title=f"{args.task}: optimizer comparison")
+    results, report = run(args, configs, title=title or f"{args.task}: optimizer comparison")
     if report is not None:
         print(markdown_table(table(results, args.target, baseline=baseline_of(args))))
         plots = sorted(str(p) for p in pathlib.Path(args.out).glob("*.png"))

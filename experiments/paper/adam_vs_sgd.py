@@ -22,20 +22,10 @@ DEFAULT_OUT = "runs/adam_vs_sgd"
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code. ``--image`` defaults to the bundled image; pass the
     lion (``experiments.paper.lion.LION``) for the paper's setting."""
-    return cli.run_main(_main, argv)
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    p = compare.parser(prog="python -m experiments.paper.adam_vs_sgd")
-    p.set_defaults(out=DEFAULT_OUT, activations=list(ACTIVATIONS), optimizers=["adam", "sgd"],
-                   epochs=10)
-    args = p.parse_args(argv)
-    configs = compare.grid_configs(args)
-    cli.init_distributed(configs[0])
-    _, report = compare.run(args, configs, title="Adam vs SGD (paper Fig. 3a)")
-    if report is not None:
-        print(f"report: {report}")
-    return 0
+    return cli.run_main(lambda a: compare.drive(
+        a, prog="python -m experiments.paper.adam_vs_sgd", title="Adam vs SGD (paper Fig. 3a)",
+        out=DEFAULT_OUT, activations=list(ACTIVATIONS), optimizers=["adam", "sgd"], epochs=10,
+    ), argv)
 
 
 if __name__ == "__main__":

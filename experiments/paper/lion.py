@@ -39,21 +39,11 @@ def register_reference_esgd() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    return cli.run_main(_main, argv)
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    register_reference_esgd()
-    p = compare.parser(prog="python -m experiments.paper.lion")
-    p.set_defaults(out=DEFAULT_OUT, image=LION, activations=list(ACTIVATIONS),
-                   optimizers=list(OPTIMIZERS), epochs=10, target=25.0)
-    args = p.parse_args(argv)
-    configs = compare.grid_configs(args)
-    cli.init_distributed(configs[0])
-    _, report = compare.run(args, configs, title="DIV2K lion: optimizer comparison")
-    if report is not None:
-        print(f"report: {report}")
-    return 0
+    return cli.run_main(lambda a: compare.drive(
+        a, prog="python -m experiments.paper.lion", title="DIV2K lion: optimizer comparison",
+        setup=register_reference_esgd, out=DEFAULT_OUT, image=LION,
+        activations=list(ACTIVATIONS), optimizers=list(OPTIMIZERS), epochs=10, target=25.0,
+    ), argv)
 
 
 if __name__ == "__main__":
