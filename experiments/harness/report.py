@@ -160,7 +160,7 @@ def table(
             "seeds": str(n),
             f"final {label}" + (f" ({unit})" if unit else "") + (" median" if n > 1 else ""):
                 _num(finals[0], fmt) if finals else "—",
-            "min-max": (f"{_num(finals[1], fmt)}-{_num(finals[2], fmt)}"
+            "min to max": (f"{_num(finals[1], fmt)} to {_num(finals[2], fmt)}"
                         if finals and n > 1 else "—"),
             f"vs {baseline}" if baseline else "vs baseline":
                 f"{won[0]}/{won[1]} > {baseline}" if won else "—",

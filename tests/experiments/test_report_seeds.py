@@ -65,7 +65,7 @@ def test_table_rows_give_median_min_max_wins_and_targets(grid: list[RunResult]) 
     rows = {r["optimizer"]: r for r in table(grid, 25.0)}
     esgd, adam = rows["esgd"], rows["adam"]
     assert esgd["seeds"] == "5" and esgd["final PSNR (dB) median"] == "29.00"
-    assert esgd["min-max"] == "—-31.00" and adam["min-max"] == "26.50-28.00"
+    assert esgd["min to max"] == "— to 31.00" and adam["min to max"] == "26.50 to 28.00"
     assert esgd["vs adam"] == "3/5 > adam" and adam["vs adam"] == "—"
     # ESGD's third logged epoch reaches 25 dB on seeds 0, 2, 3 (finals 30, 31, 29); Adam's on
     # all five; both at epoch 3 in the hand-made logs, 1.5 s.
