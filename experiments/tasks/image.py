@@ -65,14 +65,15 @@ class ImageConfig(RunConfig):
 
 
 def make_field(activation: str, depth: int | None = None, width: int | None = None,
-               out_features: int = 3) -> Any:
-    """``fields.make`` with the image head; bad names or sizes raise :class:`UsageError`."""
+               out_features: int = 3, **extra: Any) -> Any:
+    """``fields.make`` with the image head (or ``out_features``, and ``extra`` overrides such as
+    a task's Gaussian ``sigma``); bad names or sizes raise :class:`UsageError`."""
     import fields
 
     names = tuple(getattr(fields, "FIELD_NAMES", ACTIVATIONS))
     if activation not in names:
         raise UsageError(f"--activation {activation!r}: expected one of {', '.join(names)}")
-    overrides: dict[str, Any] = {"out_features": out_features}
+    overrides: dict[str, Any] = {"out_features": out_features, **extra}
     if depth is not None:
         overrides["depth"] = depth
     if width is not None:
