@@ -24,14 +24,17 @@ from fields.activations import (
 from fields.encoding import encoded_dim, positional_encoding
 from fields.field import ACTIVATION_DEFAULTS, NeuralField
 from fields.initializers import INIT_SCHEMES, layer_initializers, siren_bound, torch_bound, uniform
-from fields.radiance import RadianceField
+from fields.mlp import DenseFactory, mlp
+from fields.radiance import RADIANCE_ACTIVATIONS, RadianceField
 from fields.registry import FIELD_NAMES, allowed_overrides, make, make_radiance
 
 __all__ = [
     "ACTIVATIONS",
     "ACTIVATION_DEFAULTS",
+    "DenseFactory",
     "FIELD_NAMES",
     "INIT_SCHEMES",
+    "RADIANCE_ACTIVATIONS",
     "NeuralField",
     "RadianceField",
     "allowed_overrides",
@@ -41,6 +44,7 @@ __all__ = [
     "layer_initializers",
     "make",
     "make_radiance",
+    "mlp",
     "positional_encoding",
     "real_gabor",
     "relu",

@@ -21,6 +21,7 @@ from fields.activations import (
 )
 from fields.encoding import positional_encoding
 from fields.initializers import INIT_SCHEMES, layer_initializers
+from fields.mlp import DenseFactory, mlp
 
 __all__ = ["ACTIVATION_DEFAULTS", "NeuralField", "check_field_config"]
 
@@ -108,7 +109,13 @@ def check_field_config(
         raise ValueError(
             f"num_frequencies={num_frequencies!r} is invalid; allowed: an int >= 0"
         )
-    if init is not None and init not in INIT_SCHEMES:
+    _check_init_and_dtypes(init, dtype, param_dtype, allow_none_init=True)
+
+
+def _check_init_and_dtypes(init: Any, dtype: Any, param_dtype: Any, *, allow_none_init: bool
+                           ) -> None:
+    """The init scheme and dtype checks every field shares."""
+    if not (init is None and allow_none_init) and init not in INIT_SCHEMES:
         raise ValueError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
     _check_float_dtype("dtype", dtype, allow_none=True)
     _check_float_dtype("param_dtype", param_dtype, allow_none=False)
@@ -207,21 +214,9 @@ class NeuralField(nn.Module):
             "param_dtype": self.param_dtype,
         }
 
-    def _dense(
-        self, features: int, fan_in: int, index: int, name: str, *, hp: Mapping[str, Any]
-    ) -> nn.Dense:
+    def _factory(self, hp: Mapping[str, Any]) -> DenseFactory:
         omega0 = hp["omega0"] if hp["omega0"] is not None else _SIREN_DEFAULT_OMEGA0
-        kernel_init, bias_init = layer_initializers(
-            hp["init"], fan_in, is_first=index == 0, omega0=omega0
-        )
-        return nn.Dense(
-            features,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            kernel_init=kernel_init,
-            bias_init=bias_init,
-            name=name,
-        )
+        return DenseFactory(hp["init"], omega0, self.dtype, self.param_dtype)
 
     @nn.compact
     def __call__(self, coords: jax.Array) -> jax.Array:
@@ -238,30 +233,31 @@ class NeuralField(nn.Module):
         h = coords
         if act == "relu_pe":
             h = positional_encoding(h, hp["num_frequencies"])
-        width = hp["width"]
         if act == "wire":
             return self._wire(h, hp)
-        for i in range(self.depth - 1):
-            fan_in = h.shape[-1]
-            z = self._dense(width, fan_in, i, f"dense_{i}", hp=hp)(h)
+        dense = self._factory(hp)
+        width = hp["width"]
+
+        def activate(z: jax.Array, h_in: jax.Array, i: int) -> jax.Array:
             if act == "gaussian":
-                h = gaussian(z, hp["sigma"])
-            elif act == "sine":
-                h = sine(z, hp["omega0"])
-            elif act == "sinc":
-                h = sinc(z, hp["omega0"])
-            elif act in ("relu", "relu_pe"):
-                h = relu(z)
-            else:  # wavelet
-                z_scale = self._dense(width, fan_in, i, f"scale_{i}", hp=hp)(h)
-                h = real_gabor(z, z_scale, hp["omega0"], hp["s0"])
+                return gaussian(z, hp["sigma"])
+            if act == "sine":
+                return sine(z, hp["omega0"])
+            if act == "sinc":
+                return sinc(z, hp["omega0"])
+            if act in ("relu", "relu_pe"):
+                return relu(z)
+            z_scale = dense(width, h_in.shape[-1], f"scale_{i}", is_first=i == 0)(h_in)
+            return real_gabor(z, z_scale, hp["omega0"], hp["s0"])  # wavelet
+
+        h = mlp(h, dense, [width] * (self.depth - 1), activate)
         last = self.depth - 1
-        return self._dense(self.out_features, h.shape[-1], last, f"dense_{last}", hp=hp)(h)
+        return dense(self.out_features, h.shape[-1], f"dense_{last}")(h)
 
     def _wire(self, x: jax.Array, hp: Mapping[str, Any]) -> jax.Array:
         """WIRE: a real first layer, complex hidden layers, real part of a complex head."""
         width, omega0, s0 = hp["width"], hp["omega0"], hp["s0"]
-        z = self._dense(width, x.shape[-1], 0, "dense_0", hp=hp)(x)
+        z = self._factory(hp)(width, x.shape[-1], "dense_0", is_first=True)(x)
         h_re, h_im = complex_gabor(z, jnp.zeros_like(z), omega0, s0)
         last = self.depth - 1
         for i in range(1, self.depth):

@@ -1,4 +1,4 @@
-"""The Gaussian-activated radiance field of the paper's NeRF experiments (GARF-style)."""
+"""The radiance field of the paper's NeRF experiments: GARF's Gaussian field, or ReLU+PE NeRF."""
 
 from __future__ import annotations
 
@@ -9,10 +9,15 @@ import jax.numpy as jnp
 from flax import linen as nn
 
 from fields.activations import gaussian
-from fields.field import _check_float_dtype, _is_int, _is_positive_number
-from fields.initializers import INIT_SCHEMES, layer_initializers
+from fields.encoding import positional_encoding
+from fields.field import _check_init_and_dtypes, _is_int, _is_positive_number
+from fields.mlp import DenseFactory, mlp
 
-__all__ = ["RadianceField", "check_radiance_config"]
+__all__ = ["RADIANCE_ACTIVATIONS", "RadianceField", "check_radiance_config"]
+
+#: The radiance fields: GARF's Gaussian field (the paper's Table 1) and the ReLU+PE NeRF
+#: (supplement Tables 3-4).
+RADIANCE_ACTIVATIONS: tuple[str, ...] = ("gaussian", "relu_pe")
 
 
 def check_radiance_config(
@@ -26,12 +31,23 @@ def check_radiance_config(
     init: Any,
     dtype: Any = None,
     param_dtype: Any = jnp.float32,
+    activation: Any = "gaussian",
+    point_frequencies: Any = 10,
+    view_frequencies: Any = 4,
 ) -> None:
     """Validate the hyperparameters of a :class:`RadianceField`.
 
     Raises:
         ValueError: naming the first bad value and saying what is allowed.
     """
+    if activation not in RADIANCE_ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is invalid; allowed: {', '.join(RADIANCE_ACTIVATIONS)}"
+        )
+    for key, value in (("point_frequencies", point_frequencies),
+                       ("view_frequencies", view_frequencies)):
+        if not _is_int(value) or value < 0:
+            raise ValueError(f"{key}={value!r} is invalid; allowed: an int >= 0")
     if not _is_int(depth) or depth < 2:
         raise ValueError(f"depth={depth!r} is invalid; allowed: an int >= 2 (trunk layers)")
     if not _is_int(width) or width < 1:
@@ -50,10 +66,7 @@ def check_radiance_config(
         raise ValueError(f"color_width={color_width!r} is invalid; allowed: None or an int >= 1")
     if not isinstance(center_embedding, bool):
         raise ValueError(f"center_embedding={center_embedding!r} is invalid; allowed: a bool")
-    if init not in INIT_SCHEMES:
-        raise ValueError(f"unknown init {init!r}; expected one of {', '.join(INIT_SCHEMES)}")
-    _check_float_dtype("dtype", dtype, allow_none=True)
-    _check_float_dtype("param_dtype", param_dtype, allow_none=False)
+    _check_init_and_dtypes(init, dtype, param_dtype, allow_none_init=False)
 
 
 class RadianceField(nn.Module):
@@ -79,6 +92,13 @@ class RadianceField(nn.Module):
       default) and ``color`` (``-> 3``) with a sigmoid, so the colour is in ``[0, 1]``.
     - Initialisation: PyTorch's default ``nn.Linear`` (``init="torch"``), as GARF.
 
+    With ``activation="relu_pe"`` it is the ReLU+PE NeRF of Mildenhall et al. (the supplement's
+    Tables 3-4): points and directions are positionally encoded (``point_frequencies`` = 10,
+    ``view_frequencies`` = 4 octaves, NeRF's values), the trunk (``trunk_0 ...``) is ReLU, the
+    skip concatenates the encoded point (NeRF's ``skips=[4]``: after ``trunk_4``), the encoded
+    direction joins the feature directly (no ``view_embed``) and the colour hidden layer is ReLU;
+    the output activations (softplus, sigmoid) are the same.
+
     View directions are used as given (pass unit vectors, as GARF does). Their leading shape
     need only broadcast against the points', so ``(R, 1, 3)`` directions serve ``(R, S, 3)``
     samples, and the view embedding is computed once per ray.
@@ -93,6 +113,9 @@ class RadianceField(nn.Module):
         init_scheme: ``"torch"``, ``"siren"`` or ``"flax"`` (``init`` in :func:`make_radiance`).
         dtype: computation dtype (``None`` promotes inputs and parameters); outputs have it.
         param_dtype: dtype of the parameters.
+        activation: ``"gaussian"`` (GARF) or ``"relu_pe"`` (NeRF).
+        point_frequencies: octaves of the point encoding (``relu_pe`` only).
+        view_frequencies: octaves of the direction encoding (``relu_pe`` only).
 
     Example:
         >>> model = RadianceField()
@@ -112,9 +135,15 @@ class RadianceField(nn.Module):
     init_scheme: str = "torch"
     dtype: Any = None
     param_dtype: Any = jnp.float32
+    activation: str = "gaussian"
+    point_frequencies: int = 10
+    view_frequencies: int = 4
 
     def __post_init__(self) -> None:
         check_radiance_config(
+            activation=self.activation,
+            point_frequencies=self.point_frequencies,
+            view_frequencies=self.view_frequencies,
             depth=self.depth,
             width=self.width,
             sigma=self.sigma,
@@ -127,22 +156,22 @@ class RadianceField(nn.Module):
         )
         super().__post_init__()
 
-    def _dense(self, features: int, fan_in: int, name: str, is_first: bool = False) -> nn.Dense:
-        kernel_init, bias_init = layer_initializers(self.init_scheme, fan_in, is_first=is_first)
-        return nn.Dense(
-            features,
-            dtype=self.dtype,
-            param_dtype=self.param_dtype,
-            kernel_init=kernel_init,
-            bias_init=bias_init,
-            name=name,
-        )
+    @property
+    def _layers(self) -> DenseFactory:
+        return DenseFactory(self.init_scheme, dtype=self.dtype, param_dtype=self.param_dtype)
 
-    def _embed(self, x: jax.Array, name: str) -> jax.Array:
-        z = self._dense(self.width, x.shape[-1], name, is_first=True)(x)
-        if self.center_embedding:
+    def _activate(self, z: jax.Array, h_in: jax.Array, i: int) -> jax.Array:
+        del h_in
+        if self.activation == "relu_pe":
+            return nn.relu(z)
+        if i == 0 and self.center_embedding:
             z = z - jnp.mean(z, axis=-1, keepdims=True)
         return gaussian(z, self.sigma)
+
+    def _encode(self, x: jax.Array, num_frequencies: int) -> jax.Array:
+        if self.activation == "relu_pe":
+            return positional_encoding(x, num_frequencies)
+        return x
 
     @nn.compact
     def __call__(self, points: jax.Array, view_dirs: jax.Array) -> tuple[jax.Array, jax.Array]:
@@ -155,21 +184,27 @@ class RadianceField(nn.Module):
         Returns:
             ``(rgb, density)``: ``(..., 3)`` in ``[0, 1]`` and ``(...)`` ``>= 0``.
         """
-        embedding = self._embed(points, "trunk_0")
-        h = embedding
-        for i in range(1, self.depth):
-            h = gaussian(self._dense(self.width, h.shape[-1], f"trunk_{i}")(h), self.sigma)
-            if i in self.skips:
-                h = jnp.concatenate([embedding, h], axis=-1)
-        density = nn.softplus(self._dense(1, h.shape[-1], "density")(h))[..., 0]
-        feature = self._dense(self.width, h.shape[-1], "feature")(h)
-        view = self._embed(view_dirs, "view_embed")
+        dense = self._layers
+        x = self._encode(points, self.point_frequencies)
+        if self.activation == "relu_pe":  # NeRF: the skip re-reads the encoded input
+            embedding = x
+            h = mlp(x, dense, [self.width] * self.depth, self._activate, prefix="trunk",
+                    skips=self.skips, skip_input=embedding)
+        else:  # GARF: the skip re-reads the point embedding (trunk_0's output)
+            embedding = mlp(x, dense, [self.width], self._activate, prefix="trunk")
+            h = mlp(embedding, dense, [self.width] * (self.depth - 1), self._activate,
+                    prefix="trunk", start=1, skips=self.skips, skip_input=embedding)
+        density = nn.softplus(dense(1, h.shape[-1], "density")(h))[..., 0]
+        feature = dense(self.width, h.shape[-1], "feature")(h)
+        view = self._encode(view_dirs, self.view_frequencies)
+        if self.activation != "relu_pe":
+            view = mlp(view, dense, [self.width], self._activate, names=["view_embed"])
         lead = jnp.broadcast_shapes(feature.shape[:-1], view.shape[:-1])
         feature = jnp.broadcast_to(feature, lead + feature.shape[-1:])
         view = jnp.broadcast_to(view, lead + view.shape[-1:])
         color_width = max(1, self.width // 2) if self.color_width is None else self.color_width
         c = jnp.concatenate([feature, view], axis=-1)
-        c = gaussian(self._dense(color_width, c.shape[-1], "color_hidden")(c), self.sigma)
-        rgb = nn.sigmoid(self._dense(3, c.shape[-1], "color")(c))
+        c = mlp(c, dense, [color_width], self._activate, start=1, names=["color_hidden"])
+        rgb = nn.sigmoid(dense(3, c.shape[-1], "color")(c))
         density = jnp.broadcast_to(density, lead)
         return rgb, density

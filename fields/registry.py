@@ -26,7 +26,7 @@ _ACTIVATION_KEYS: dict[str, tuple[str, ...]] = {
 }
 _RADIANCE_KEYS: tuple[str, ...] = (
     "depth", "width", "sigma", "skips", "color_width", "center_embedding", "init", "dtype",
-    "param_dtype",
+    "param_dtype", "activation", "point_frequencies", "view_frequencies",
 )
 
 
@@ -115,11 +115,14 @@ def make(name: str, **overrides: Any) -> NeuralField:
 def make_radiance(**overrides: Any) -> RadianceField:
     """The paper's NeRF field: GARF-style, 8 Gaussian layers 256 wide, ``sigma=0.1``.
 
-    See :class:`fields.RadianceField` for the architecture.
+    ``make_radiance(activation="relu_pe")`` is the ReLU+PE NeRF of the supplement (encoded
+    points and directions, 10 and 4 octaves, skip after ``trunk_4``). See
+    :class:`fields.RadianceField` for both architectures.
 
     Args:
-        **overrides: ``depth``, ``width``, ``sigma``, ``skips``, ``color_width``,
-            ``center_embedding``, ``init``, ``dtype``, ``param_dtype``.
+        **overrides: ``activation`` (``"gaussian"``, ``"relu_pe"``), ``depth``, ``width``,
+            ``sigma``, ``skips``, ``color_width``, ``center_embedding``, ``init``, ``dtype``,
+            ``param_dtype``, ``point_frequencies``, ``view_frequencies``.
 
     Returns:
         An un-initialised :class:`fields.RadianceField`.
@@ -138,11 +141,15 @@ def make_radiance(**overrides: Any) -> RadianceField:
             f"fields.make_radiance got unknown override(s) {', '.join(unknown)}; "
             f"allowed: {', '.join(sorted(_RADIANCE_KEYS))}"
         )
+    relu_pe = overrides.get("activation") == "relu_pe"
     config: dict[str, Any] = {
+        "activation": "gaussian",
+        "point_frequencies": 10,
+        "view_frequencies": 4,
         "depth": 8,
         "width": 256,
         "sigma": 0.1,
-        "skips": (5,),
+        "skips": (4,) if relu_pe else (5,),
         "color_width": None,
         "center_embedding": True,
         "init": "torch",
