@@ -312,6 +312,9 @@ def train(
         "metric_unit": task.metric_unit,
         f"final_{task.metric_name}": final_eval.get(task.metric_name),
         **{f"final_eval_{k}": v for k, v in final_eval.items() if k != task.metric_name},
+        # A task may name evaluation keys to also report as ``final_<key>`` (e.g. occupancy's
+        # ``iou_surface``) with its optional ``final_keys`` attribute.
+        **{f"final_{k}": final_eval.get(k) for k in getattr(task, "final_keys", ())},
         "final_loss": final_loss,
         "steps": steps,
         "epochs": steps / spe,
