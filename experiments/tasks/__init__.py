@@ -23,6 +23,7 @@ from experiments.harness.errors import UsageError
 
 TASKS: dict[str, str] = {
     "image": "experiments.tasks.image",
+    "occupancy": "experiments.tasks.occupancy",
 }
 
 

@@ -1,0 +1,129 @@
+"""The occupancy task end to end: a sphere field learns (IoU > 0.95), outputs and summary keys,
+resume equals an uninterrupted run, bad input exits 2 with one line, compare --task occupancy."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from experiments.harness.checkpoint import read_checkpoint
+from experiments.harness.metrics import read_metrics
+from experiments.tasks import occupancy
+from tests.experiments.conftest import assert_trees_equal
+
+trimesh = pytest.importorskip("trimesh")
+pytest.importorskip("igl")
+
+# A tiny run on the made torus+sphere: 3000 points, batch 500 (6 steps an epoch), a 2x16 field,
+# ESGD refreshing on and off schedule.
+TINY = ("--points", "3000", "--eval-points", "1000", "--batch-size", "500", "--depth", "2",
+        "--width", "16", "--mesh-resolution", "16", "--timing-steps", "0", "--no-progress",
+        "--no-cache", "--optimizer", "esgd", "--opt-arg", "warmup=3",
+        "--opt-arg", "update_interval=5")
+
+
+def run_cli(argv: list[str]) -> int:
+    try:
+        return occupancy.main(argv)
+    except SystemExit as exc:  # argparse's own errors
+        return int(exc.code or 0)
+
+
+@pytest.fixture(scope="module")
+def sphere_obj(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    path = tmp_path_factory.mktemp("mesh") / "sphere.obj"
+    trimesh.creation.icosphere(subdivisions=3, radius=0.6).export(path)
+    return path
+
+
+def test_a_small_sphere_field_reaches_iou_095(tmp_path: pathlib.Path,
+                                              sphere_obj: pathlib.Path) -> None:
+    out = tmp_path / "run"
+    code = run_cli(["--mesh", str(sphere_obj), "--points", "20000", "--eval-points", "5000",
+                    "--batch-size", "1000", "--depth", "3", "--width", "32",
+                    "--optimizer", "adam", "--lr", "1e-2", "--epochs", "10",
+                    "--mesh-resolution", "32", "--timing-steps", "3", "--no-progress",
+                    "--cache-dir", str(tmp_path / "cache"), "--out", str(out)])
+    assert code == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["final_iou"] > 0.95
+    first = read_metrics(out / "metrics.csv")[0]
+    assert first["eval_iou"] < 0.9  # it learned in this run
+    for key in ("final_iou", "final_iou_surface", "final_train_batch_iou", "final_loss",
+                "time_per_step_s", "optimizer_time_s", "compile_time_s"):
+        assert summary[key] is not None, key
+    assert 0 < summary["final_iou_surface"] < 1
+    mesh = trimesh.load(out / "mesh.ply")
+    radius = np.linalg.norm(mesh.vertices, axis=1)
+    assert abs(np.median(radius) - 0.95) < 0.05  # the sphere fills 0.95 of the frame
+    info = json.loads((out / "mesh.json").read_text())
+    assert info["chamfer"] < 0.05
+    assert (out / "mesh.png").stat().st_size > 1000
+    assert list((tmp_path / "cache").glob("*.npz"))
+
+
+def test_resume_equals_an_uninterrupted_run(tmp_path: pathlib.Path) -> None:
+    ref, out = tmp_path / "ref", tmp_path / "run"
+    assert run_cli([*TINY, "--epochs", "2", "--out", str(ref)]) == 0
+    assert run_cli([*TINY, "--epochs", "1", "--out", str(out)]) == 0
+    assert run_cli([*TINY, "--epochs", "2", "--out", str(out), "--resume"]) == 0
+    state, meta = read_checkpoint(out)
+    ref_state, ref_meta = read_checkpoint(ref)
+    assert meta["step"] == ref_meta["step"] == 12
+    assert_trees_equal(state, ref_state)
+    a = json.loads((out / "summary.json").read_text())
+    b = json.loads((ref / "summary.json").read_text())
+    assert a["resumed_from_step"] == 6
+    assert a["final_iou"] == b["final_iou"] and a["final_iou_surface"] == b["final_iou_surface"]
+    assert [r["loss"] for r in read_metrics(out / "metrics.csv")] == \
+        [r["loss"] for r in read_metrics(ref / "metrics.csv")]
+
+
+def test_resume_refuses_other_data(tmp_path: pathlib.Path, capsys) -> None:
+    out = tmp_path / "run"
+    assert run_cli([*TINY, "--epochs", "1", "--out", str(out)]) == 0
+    capsys.readouterr()
+    argv = [*TINY, "--epochs", "2", "--out", str(out), "--resume", "--data-seed", "1"]
+    assert run_cli(argv) == 2
+    assert "data_seed" in capsys.readouterr().err
+
+
+def _write(path: pathlib.Path, text: str) -> pathlib.Path:
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(("extra", "expected"), [
+    (lambda d: ["--mesh", str(d / "missing.obj")], "no such file"),
+    (lambda d: ["--mesh", str(_write(d / "notes.txt", "hello"))], "not a mesh"),
+    (lambda d: ["--mesh", str(_write(d / "v.obj", "v 0 0 0\nv 1 0 0\n"))], "has no faces"),
+    (lambda d: ["--points", "0"], "--points 0: expected a positive integer"),
+    (lambda d: ["--points", "-5"], "--points -5: expected a positive integer"),
+    (lambda d: ["--points", "400"], "--batch-size 500: larger than the 400 training points"),
+    (lambda d: ["--mesh-resolution", "1"], "--mesh-resolution 1"),
+    (lambda d: ["--points", "ten"], "--points"),
+])
+def test_bad_input_exits_2_with_one_line_before_any_work(tmp_path: pathlib.Path, capsys,
+                                                         extra, expected) -> None:
+    out = tmp_path / "run"
+    assert run_cli([*TINY, "--out", str(out), *extra(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert expected in err and err.count("\n") == 1, err
+    assert not out.exists()
+
+
+def test_compare_task_occupancy(tmp_path: pathlib.Path) -> None:
+    from experiments import compare
+
+    out = tmp_path / "grid"
+    argv = ["--task", "occupancy", "--optimizers", "esgd", "adam", "--epochs", "1",
+            *TINY[:TINY.index("--optimizer")], "--out", str(out)]
+    assert compare.main(argv) == 0
+    report = (out / "report.md").read_text()
+    assert "IoU" in report and "gaussian" in report and "made torus+sphere" in report
+    for cell in ("gaussian-esgd", "gaussian-adam"):
+        summary = json.loads((out / cell / "summary.json").read_text())
+        assert summary["config"]["task"] == "occupancy" and summary["final_iou"] is not None
