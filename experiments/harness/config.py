@@ -40,7 +40,8 @@ class RunConfig:
     ``size``), names those that define the run in ``TASK_KEYS`` and checks them in
     :meth:`check`. ``learning_rate`` is the resolved value: the ``--lr`` flag, or the registry's
     reference value for the optimizer and activation. ``batch_size`` is resolved too (full batch
-    for full-batch-only optimizers).
+    for full-batch-only optimizers). ``steps``, when set, is the run's length in steps instead of
+    ``epochs`` (tasks counted in iterations, as NeRF); like ``epochs`` it may grow on resume.
     """
 
     TASK_KEYS: ClassVar[tuple[str, ...]] = ()
@@ -56,6 +57,7 @@ class RunConfig:
     final_lr: float | None = None
     decay_epochs: float | None = None
     epochs: int = 200
+    steps: int | None = None
     batch_size: int = 512
     seed: int = 0
     parallel: str = "none"
@@ -100,6 +102,7 @@ def validate(config: RunConfig) -> None:
     """Check the settings that need no data; raise :class:`UsageError` on the first bad one."""
     check_positive("lr", config.learning_rate)
     check_positive("epochs", config.epochs)
+    check_positive("steps", config.steps, allow_none=True)
     check_positive("batch_size", config.batch_size)
     check_positive("depth", config.depth, allow_none=True)
     check_positive("width", config.width, allow_none=True)

@@ -143,14 +143,15 @@ def build(task: Task, config: RunConfig, *, devices: Sequence[Any] | None = None
     parallel = None if config.parallel == "none" else config.parallel
     batcher = ShuffledBatches(task.num_examples, config.batch_size, config.seed)
     spe = batcher.steps_per_epoch
+    total_steps = config.steps or config.epochs * spe
     lr = optimizers.learning_rate_schedule(
         config.learning_rate, config.schedule, steps_per_epoch=spe,
-        decay_epochs=config.decay_epochs or config.epochs, final_lr=config.final_lr,
+        decay_epochs=config.decay_epochs or total_steps / spe, final_lr=config.final_lr,
     )
     tx = build_tx(task, config, lr, axis_name=AXIS if parallel == "pmap" else None)
     make_step = optimizers.make_step_fn(config.optimizer)
     step_fn = make_step(task.loss_fn, tx, parallel=parallel, axis_name=AXIS, devices=devices)
-    return Built(batcher, spe, config.epochs * spe, lr, tx, step_fn, parallel)
+    return Built(batcher, spe, total_steps, lr, tx, step_fn, parallel)
 
 
 def train(
@@ -214,6 +215,11 @@ def train(
         template = {"params": params0, "opt_state": opt0} if pmap else {
             "params": placed[0], "opt_state": placed[1]}
         state, meta = checkpointer.restore(template, latest)
+        if latest > total_steps and config.steps:
+            raise UsageError(
+                f"--steps {config.steps}: the run in {out} is already at step {latest}; "
+                f"expected at least {latest}"
+            )
         if latest > total_steps:
             epochs_done = latest // spe
             raise UsageError(
