@@ -127,3 +127,17 @@ def test_compare_task_occupancy(tmp_path: pathlib.Path) -> None:
     for cell in ("gaussian-esgd", "gaussian-adam"):
         summary = json.loads((out / cell / "summary.json").read_text())
         assert summary["config"]["task"] == "occupancy" and summary["final_iou"] is not None
+
+
+def test_sharded_run_matches_one_device(tmp_path: pathlib.Path) -> None:
+    import jax
+
+    if len(jax.devices()) < 2:
+        pytest.skip("needs several (simulated) devices; tests/conftest.py asks for 4")
+    one, many = tmp_path / "one", tmp_path / "many"
+    assert run_cli([*TINY, "--epochs", "1", "--out", str(one)]) == 0
+    assert run_cli([*TINY, "--epochs", "1", "--out", str(many), "--parallel", "sharded"]) == 0
+    a = json.loads((one / "summary.json").read_text())
+    b = json.loads((many / "summary.json").read_text())
+    assert b["n_devices"] == len(jax.devices())
+    assert b["final_loss"] == pytest.approx(a["final_loss"], rel=1e-4)
