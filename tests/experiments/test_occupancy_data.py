@@ -231,3 +231,16 @@ def test_bad_sampling_settings() -> None:
                            (od.SamplingSettings(eval_points=0), "--eval-points 0")):
         with pytest.raises(UsageError, match=flag):
             settings.check()
+
+
+def test_shared_bunny_with_holes_labels_like_its_closed_copy(shared_data: pathlib.Path) -> None:
+    holed = od.MeshShape.from_file(shared_data / "meshes" / "stanford-bunny.obj")
+    closed = od.MeshShape.from_file(shared_data / "meshes" / "bunny_watertight.obj")
+    assert not holed.mesh().is_watertight and closed.mesh().is_watertight
+    # Both normalise to the same frame (the closed copy's bounding box is the scan's).
+    np.testing.assert_allclose(holed.mesh().bounds, closed.mesh().bounds, atol=1e-3)
+    points = np.random.default_rng(6).uniform(-1, 1, (20000, 3))
+    labels = holed.inside(points)
+    assert 0.05 < labels.mean() < 0.5
+    agree = (labels == closed.inside(points)).mean()
+    assert agree > 0.999, agree
