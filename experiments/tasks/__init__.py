@@ -23,6 +23,7 @@ from experiments.harness.errors import UsageError
 
 TASKS: dict[str, str] = {
     "image": "experiments.tasks.image",
+    "nerf": "experiments.tasks.nerf",
     "occupancy": "experiments.tasks.occupancy",
 }
 
