@@ -40,7 +40,7 @@ from experiments.harness.errors import UsageError
 from experiments.harness.metrics import psnr
 from experiments.harness.train import SUMMARY_FILE
 from experiments.harness.train import SUMMARY_KEYS as HARNESS_SUMMARY_KEYS
-from experiments.tasks.nerf_data import Scene, load_scene, scene_summary
+from experiments.tasks.nerf_data import Scene, load_scene, orbit_poses, scene_summary
 from experiments.tasks.nerf_render import Rays, render_image, render_rays
 
 NAME = "nerf"
@@ -215,7 +215,8 @@ class NerfTask:
                 "views": len(self.test_index)}
 
     def write_outputs(self, params: Any, out_dir: pathlib.Path) -> list[str]:
-        """``test_K.png``: render | ground truth | error map for each rendered test view."""
+        """``test_K.png``: render | ground truth | error map for each rendered test view;
+        ``orbit.gif``: 12 frames around the scene (:func:`nerf_data.orbit_poses`)."""
         from experiments.harness.plots import save_rgb
 
         index = self.test_index
@@ -227,7 +228,17 @@ class NerfTask:
             name = f"test_{index[k]:03d}.png"
             save_rgb(out_dir / name, np.concatenate([p, t, err], axis=1))
             names.append(name)
-        return names
+        frames = np.clip(self.render_views(params, orbit_poses(self.scene))["rgb"], 0, 1)
+        save_gif(out_dir / "orbit.gif", frames)
+        return [*names, "orbit.gif"]
+
+
+def save_gif(path: pathlib.Path, frames: np.ndarray, duration_ms: int = 150) -> None:
+    """Write ``(N, H, W, 3)`` frames in [0, 1] as a looping GIF."""
+    from PIL import Image
+
+    images = [Image.fromarray((255 * f + 0.5).astype(np.uint8)) for f in frames]
+    images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0)
 
 
 def smoothed(values: Sequence[float], weight: float = SMOOTHING) -> list[float]:

@@ -375,6 +375,26 @@ def synthetic_scene(*, size: int = 32, num_train: int = 24, num_test: int = 4) -
                  test_poses, focal, BLENDER_NEAR, BLENDER_FAR)
 
 
+def orbit_poses(scene: Scene, n: int = 12) -> np.ndarray:
+    """``(n, 4, 4)`` cameras for a turntable video: around the origin at the training cameras'
+    mean distance and elevation (Blender, synthetic), or a small circle in the plane of the
+    recentred forward-facing cameras (LLFF)."""
+    angles = 2 * np.pi * np.arange(n) / n
+    if scene.kind == "llff":
+        radius = 0.5 * float(np.linalg.norm(scene.train_poses[:, :2, 3], axis=-1).mean())
+        out = np.tile(np.eye(4), (n, 1, 1))
+        out[:, 0, 3], out[:, 1, 3] = radius * np.cos(angles), radius * np.sin(angles)
+        return out.astype(np.float32)
+    centres = scene.train_poses[:, :3, 3].astype(np.float64)
+    radius = float(np.linalg.norm(centres, axis=-1).mean())
+    elevation = float(np.arcsin(np.clip(centres[:, 2] / np.linalg.norm(centres, axis=-1),
+                                        -1, 1)).mean())
+    eyes = radius * np.stack([np.cos(elevation) * np.cos(angles),
+                              np.cos(elevation) * np.sin(angles),
+                              np.full(n, np.sin(elevation))], axis=-1)
+    return np.stack([look_at(e) for e in eyes]).astype(np.float32)
+
+
 def scene_summary(scene: Scene) -> dict[str, Any]:
     """What a report says about the scene."""
     return {"scene": scene.name, "kind": scene.kind,

@@ -46,6 +46,10 @@ def test_a_tiny_synthetic_scene_is_learned(tmp_path):
     smooth = nerf.smoothed([r["train_psnr"] for r in rows])
     assert max(s for r, s in zip(rows, smooth, strict=True) if r["step"] < reached) < 11
     assert (out / "test_000.png").exists() and (out / "convergence.png").exists()
+    from PIL import Image
+
+    with Image.open(out / "orbit.gif") as gif:
+        assert gif.n_frames == 12 and gif.size == (16, 16)
 
 
 def test_smoothing_is_tensorboards_debiased_ema():
