@@ -291,3 +291,28 @@ register(OptimizerSpec(
     "lbfgs", lazy_builder("experiments.optimizers.lbfgs", "lbfgs"), default_lr={"*": 1.0},
     full_batch_only=True, description="L-BFGS (optax) with a zoom line search; full batch only",
 ))
+
+# --- Optimizers optax ships now (issue 14): Muon (muon.py), Sophia with our estimators -------
+# Learning rates are ours (see muon.py / sophia.py and docs/REPRODUCTION.md "Beyond the paper"):
+# Muon 0.02 on the hidden matrices (modded-nanogpt's value), its AdamW fallback 1e-3; Sophia at
+# Adam's reference rates (its clipped step is at most lr per coordinate, like Adam's).
+_ADAM_LR = {"*": 1e-4, "sine": 5e-5, "relu": 1e-3, "relu_pe": 1e-3}
+register(OptimizerSpec(
+    "muon", lazy_builder("experiments.optimizers.muon", "muon"), default_lr={"*": 0.02},
+    description="Muon (optax.contrib): orthogonalised hidden matrices, AdamW 1e-3 for the rest",
+))
+register(OptimizerSpec(
+    "muon_all2d", lazy_builder("experiments.optimizers.muon", "muon", partition="all_2d"),
+    default_lr={"*": 0.02},
+    description="Muon with optax's default partition (first layer and head orthogonalised too)",
+))
+register(OptimizerSpec(
+    "sophia_h", lazy_builder("experiments.optimizers.sophia", "sophia_h"), default_lr=_ADAM_LR,
+    uses_curvature=True,
+    description="Sophia (optax.contrib) with jaxprecond.hutchinson_diagonal: clipped m/diag H",
+))
+register(OptimizerSpec(
+    "sophia_e", lazy_builder("experiments.optimizers.sophia", "sophia_e"), default_lr=_ADAM_LR,
+    uses_curvature=True,
+    description="Sophia's clipped update with the equilibration D^E = sqrt(EMA (Hv)^2)",
+))
