@@ -24,7 +24,7 @@ hvp_lib = importlib.import_module("jaxprecond.hvp")  # the package re-exports th
 # is raised so 16 steps move the loss.
 FULL_BATCH = ("--log-every", "1", "--batch-size", "256")
 RUNS = {
-    "muon": ("--optimizer", "muon", "--activation", "gaussian", *FULL_BATCH),
+    "muon": ("--optimizer", "muon", "--activation", "gaussian", "--lr", "0.02", *FULL_BATCH),
     "sophia_h": ("--optimizer", "sophia_h", "--activation", "gaussian", "--lr", "3e-3",
                  "--opt-arg", "update_interval=3", *FULL_BATCH),
     "sophia_e": ("--optimizer", "sophia_e", "--activation", "gaussian", "--lr", "3e-3",

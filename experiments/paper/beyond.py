@@ -1,0 +1,159 @@
+"""Beyond the paper: ESGD and Adam against Muon and Sophia, ``python -m experiments.paper.beyond``.
+
+The image comparison of :mod:`experiments.paper.lion` (the four activations of Fig. 5, the
+registry's learning rates, seeds) with the optimizers optax ships now: ``muon`` (hidden matrices
+orthogonalised, AdamW for the rest), ``sophia_h`` (Sophia with our Hutchinson estimator) and
+``sophia_e`` (Sophia's clipped update with the equilibration preconditioner). ``--images`` runs
+the grid once per image, in ``OUT/<image stem>``; every other flag is
+:mod:`experiments.compare`'s. The full protocol (>= 5 seeds, 10 epochs at 256x256)::
+
+    python -m experiments.paper.beyond --seeds 0 1 2 3 4 --resume
+
+The small configuration that ``docs/REPRODUCTION.md`` reports is :data:`SMALL_ARGS` (the lion at
+64x64, a 3x64 field, batch 128, 10 epochs, 2 seeds).
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import shutil
+import sys
+from collections.abc import Sequence
+
+from experiments import compare
+from experiments.harness import cli
+from experiments.harness.report import markdown_table, read_results, table
+
+IMAGES_DIR = "../shared/data/images/div2k_fourier_features_test"
+#: The lion (the paper's image) and two more DIV2K images of the shared set.
+IMAGES = (f"{IMAGES_DIR}/image_014.jpg", f"{IMAGES_DIR}/image_000.jpg",
+          f"{IMAGES_DIR}/image_005.jpg")
+ACTIVATIONS = ("gaussian", "sine", "wavelet", "relu_pe")
+OPTIMIZERS = ("adam", "esgd", "muon", "sophia_h", "sophia_e")
+DEFAULT_OUT = "runs/beyond"
+TARGET = 25.0
+#: The small run reported in docs/REPRODUCTION.md (2 shared CPU cores): lion only.
+SMALL_ARGS = ("--images", IMAGES[0], "--size", "64", "--depth", "3", "--width", "64",
+              "--batch-size", "128", "--epochs", "10", "--seeds", "0", "1",
+              "--timing-steps", "0", "--no-progress", "--resume")
+#: The full protocol: three images, four activations, five seeds, 10 epochs at 256x256.
+FULL_ARGS = ("--seeds", "0", "1", "2", "3", "4", "--resume")
+
+
+def _split_images(argv: Sequence[str] | None) -> tuple[list[str], list[str]]:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--images", nargs="+", default=list(IMAGES))
+    known, rest = pre.parse_known_args(argv)
+    return known.images, rest
+
+
+def _out_of(rest: Sequence[str]) -> pathlib.Path:
+    pre = argparse.ArgumentParser(add_help=False)
+    pre.add_argument("--out", default=DEFAULT_OUT)
+    known, _ = pre.parse_known_args(rest)
+    return pathlib.Path(known.out)
+
+
+def run(argv: Sequence[str] | None) -> int:
+    """Run the grid once per ``--images`` entry (each in ``OUT/<stem>``); returns 0."""
+    images, rest = _split_images(argv)
+    out = _out_of(rest)
+    rest = [a for i, a in enumerate(rest)
+            if a != "--out" and (i == 0 or rest[i - 1] != "--out")]
+    for image in images:
+        compare.drive(
+            [*rest, "--out", str(out / pathlib.Path(image).stem)],
+            prog="python -m experiments.paper.beyond",
+            title=f"{pathlib.Path(image).name}: ESGD, Adam, Muon, Sophia",
+            image=image, activations=list(ACTIVATIONS), optimizers=list(OPTIMIZERS),
+            epochs=10, target=TARGET,
+        )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    return cli.run_main(run, argv)
+
+
+def _grids(root: pathlib.Path) -> list[pathlib.Path]:
+    return sorted(p.parent for p in root.glob("*/report.md"))
+
+
+def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None) -> str:
+    """The "Beyond the paper" section of ``docs/REPRODUCTION.md`` from the grids under ``root``.
+
+    Args:
+      root: the ``--out`` of :func:`main` (one grid per image stem, each with ``report.md``).
+      assets: if given, each grid's loss plots are copied there as
+        ``beyond_<stem>_loss_vs_steps.png`` / ``..._loss_vs_time.png`` and linked as
+        ``reproduction/NAME``.
+
+    Returns:
+      Markdown, starting with a ``##`` heading; says so plainly when no run has finished.
+    """
+    root = pathlib.Path(root)
+    lines = [
+        "## Beyond the paper: ESGD and Adam against Muon and Sophia", "",
+        "Optimizers (registry names; learning rates are ours, none is taken from McGinnis et "
+        "al., arXiv 2512.14366, whose text we did not have):",
+        "- `muon`: `optax.contrib.muon`, orthogonalised Nesterov momentum (5 Newton-Schulz "
+        "steps) on the square hidden kernels; the first layer (it reads the 2 coordinates or the "
+        "encoding, rank <= 2 without PE), the head and every bias on its AdamW fallback (lr "
+        "1e-3), as Muon's authors treat embeddings and heads. lr 0.005 (0.02 for ReLU+PE). "
+        "`muon_all2d` is optax's default partition (every 2-D leaf).",
+        "- `sophia_h`: `optax.contrib.sophia` with `hessian_diagonal_fn="
+        "jaxprecond.hutchinson_diagonal()` (Sophia-H; our estimator `pmean`s over devices, "
+        "optax's does not); optax defaults (b1 0.965, b2 0.99, gamma 0.01, clip 1, Hessian "
+        "every 10 steps), weight decay 0; lr 1e-3 (1e-4 sine); the clipped step is at most "
+        "lr per coordinate.",
+        "- `sophia_e`: the same clipped update with `h = sqrt(EMA((Hv)^2))`, the equilibration "
+        "preconditioner D^E of ESGD, in place of the EMA of diag H; lr 1e-3.",
+        "- How the learning rates were chosen: the best final PSNR of a one-seed sanity sweep "
+        "(lion 64x64, 3x64 field, batch 128, 10 epochs; Gaussian, sine, ReLU+PE) over Muon "
+        "{0.005, 0.02, 0.05} and Sophia {1e-4, 1e-3}. Adam and ESGD keep the paper's reference "
+        "rates and were not swept, so this favours Muon and Sophia a little.",
+        "",
+    ]
+    grids = _grids(root) if root.is_dir() else []
+    if not grids:
+        lines += [f"No finished grid in `{root}` yet. Run: "
+                  f"`python -m experiments.paper.beyond {' '.join(SMALL_ARGS)} --out {root}`.",
+                  ""]
+    for grid in grids:
+        results = read_results(grid)
+        if not results:
+            continue
+        first = results[0].summary.get("config", {})
+        seeds = sorted({r.seed for r in results})
+        epochs = max(r.summary.get("epochs", 0) for r in results)
+        lines += [
+            f"### `{pathlib.Path(first.get('image') or grid.name).name}`", "",
+            f"What ran: {first.get('size')}x{first.get('size')} pixels, depth "
+            f"{first.get('depth') or 5}, width {first.get('width') or 256}, batch "
+            f"{first.get('batch_size')}, {epochs:g} epochs, seeds {seeds} "
+            f"({len(seeds)} seed{'s' if len(seeds) != 1 else ''}).", "",
+            markdown_table(table(results, TARGET, baseline="adam")),
+        ]
+        if assets is not None:
+            assets.mkdir(parents=True, exist_ok=True)
+            for plot in ("loss_vs_steps", "loss_vs_time"):
+                src = grid / f"{plot}.png"
+                if src.exists():
+                    name = f"beyond_{grid.name}_{plot}.png"
+                    shutil.copyfile(src, assets / name)
+                    lines.append(f"![{plot}](reproduction/{name})")
+            lines.append("")
+    lines += [
+        "Still to run (the full protocol, >= 5 seeds, 256x256, the paper's 5x256 field): "
+        f"`nice -n 19 python -m experiments.paper.beyond {' '.join(FULL_ARGS)} "
+        "--out /work/runs/beyond/full`; the occupancy comparison: "
+        "`python -m experiments.paper.occupancy --optimizers esgd adam muon sophia_h sophia_e "
+        "--resume` (its CPU settings in `experiments.paper.occupancy.CPU_ARGS`).", "",
+    ]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

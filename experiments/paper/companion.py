@@ -1,0 +1,251 @@
+"""The L-BFGS claims of the companion paper, ``python -m experiments.paper.companion``.
+
+Saratchandran, Chng et al., "Curvature-aware training for coordinate networks" (ICCV 2023;
+``../shared/paper/curvature_aware_coordinate_networks_intro.txt``) claim that on a full-batch
+image fit L-BFGS converges much faster than Adam for sine and Gaussian fields and slower for ReLU
+fields (their Fig. 1), and that splitting the signal into patches, one small field per patch,
+keeps L-BFGS cheap as signals grow. Two subcommands:
+
+``fig1``: full-batch ``lbfgs`` (optax, zoom line search) against Adam on the same full batch for
+sine, Gaussian and ReLU+PE fields, through :mod:`experiments.compare` (one epoch = one
+iteration; loss against iterations and against time in ``OUT/loss_vs_*.png``)::
+
+    python -m experiments.paper.companion fig1 --size 64 --epochs 300 --out runs/companion/fig1
+
+``patches``: the image cut into ``--grid`` x ``--grid`` patches, one small field per patch, all
+trained at once with full-batch L-BFGS (``jax.vmap`` over the patches: one compiled step), the
+predictions stitched back; seconds to ``--target-psnr`` of the stitched image against one field
+trained with Adam on the whole image (full batch, through the harness)::
+
+    python -m experiments.paper.companion patches --size 128 --grid 4 --out runs/companion/patches
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from experiments import compare
+from experiments.harness import cli
+from experiments.harness.errors import UsageError
+from experiments.harness.metrics import psnr, read_metrics
+from experiments.harness.report import time_to_target
+
+LION = "../shared/data/images/div2k_fourier_features_test/image_014.jpg"
+FIG1_ACTIVATIONS = ("sine", "gaussian", "relu_pe")
+FIG1_OPTIMIZERS = ("lbfgs", "adam")
+DEFAULT_OUT = "runs/companion"
+#: What docs/REPRODUCTION.md reports (2 shared CPU cores).
+FIG1_ARGS = ("--image", LION, "--size", "64", "--epochs", "200", "--seeds", "0", "1",
+             "--timing-steps", "0", "--no-progress", "--resume")
+PATCH_ARGS = ("--image", LION, "--size", "128", "--grid", "4", "--patch-width", "32",
+              "--patch-depth", "3", "--iterations", "300", "--adam-epochs", "600",
+              "--target-psnr", "25")
+
+
+# --- the patch split -------------------------------------------------------------------------
+
+def split_patches(image: np.ndarray, grid: int) -> np.ndarray:
+    """``image`` (H, W, C) cut into ``grid`` x ``grid`` patches, row-major over the grid.
+
+    Args:
+      image: an (H, W, C) array; H and W must be multiples of ``grid``.
+      grid: patches per side.
+
+    Returns:
+      (grid * grid, H / grid, W / grid, C).
+    """
+    h, w, c = image.shape
+    if grid < 1 or h % grid or w % grid:
+        raise UsageError(f"--grid {grid}: expected a divisor of the image's {h}x{w} pixels")
+    ph, pw = h // grid, w // grid
+    blocks = np.asarray(image).reshape(grid, ph, grid, pw, c).transpose(0, 2, 1, 3, 4)
+    return blocks.reshape(grid * grid, ph, pw, c)
+
+
+def stitch_patches(patches: np.ndarray, grid: int) -> np.ndarray:
+    """Inverse of :func:`split_patches`: (grid * grid, h, w, C) -> (grid * h, grid * w, C)."""
+    n, ph, pw, c = patches.shape
+    if n != grid * grid:
+        raise ValueError(f"{n} patches do not fill a {grid}x{grid} grid")
+    blocks = np.asarray(patches).reshape(grid, grid, ph, pw, c).transpose(0, 2, 1, 3, 4)
+    return blocks.reshape(grid * ph, grid * pw, c)
+
+
+class PatchFit:
+    """One field per patch (local coordinates in [-1, 1]), all trained at once with full-batch
+    L-BFGS under ``jax.vmap``.
+
+    Args:
+      image: (H, W, 3) in [0, 1].
+      grid: patches per side.
+      model: the Flax field every patch uses (its own parameters per patch).
+      memory_size: L-BFGS curvature pairs.
+    """
+
+    def __init__(self, image: np.ndarray, grid: int, model: Any, *, memory_size: int = 10):
+        from experiments.optimizers.lbfgs import lbfgs
+        from experiments.tasks.image_data import pixel_coords
+
+        self.image = np.asarray(image, np.float32)
+        self.grid = grid
+        patches = split_patches(self.image, grid)
+        self.patch_shape = patches.shape[1:]
+        self.coords = jnp.asarray(pixel_coords(*self.patch_shape[:2]))
+        self.pixels = jnp.asarray(patches.reshape(len(patches), -1, patches.shape[-1]))
+        self.model = model
+        self.tx = lbfgs(memory_size=memory_size)
+
+        def loss(params, pixels):
+            return jnp.mean((model.apply({"params": params}, self.coords) - pixels) ** 2)
+
+        def step(params, state, pixels):
+            obj = lambda p: loss(p, pixels)
+            value, grad = jax.value_and_grad(obj)(params)
+            updates, state = self.tx.update(grad, state, params, value=value, grad=grad,
+                                            value_fn=obj)
+            return optax.apply_updates(params, updates), state, value
+
+        self._step = jax.jit(jax.vmap(step))
+        self._predict = jax.jit(jax.vmap(lambda p: model.apply({"params": p}, self.coords)))
+
+    def init(self, seed: int) -> tuple[Any, Any]:
+        """Stacked parameters (one set per patch, independent keys) and L-BFGS states."""
+        keys = jax.random.split(jax.random.PRNGKey(seed), self.grid * self.grid)
+        params = jax.vmap(
+            lambda k: self.model.init(k, jnp.zeros((1, 2), jnp.float32))["params"])(keys)
+        return params, jax.vmap(self.tx.init)(params)
+
+    def step(self, params: Any, state: Any) -> tuple[Any, Any, jax.Array]:
+        """One L-BFGS iteration of every patch; returns the per-patch losses before it."""
+        return self._step(params, state, self.pixels)
+
+    def predict(self, params: Any) -> np.ndarray:
+        """The stitched reconstruction (H, W, 3)."""
+        out = np.asarray(self._predict(params)).reshape(-1, *self.patch_shape)
+        return stitch_patches(out, self.grid)
+
+
+def run_patches(args: argparse.Namespace) -> dict[str, Any]:
+    """Patch-split L-BFGS against one Adam field; writes ``OUT/patches.json`` and a plot."""
+    from experiments.harness.plots import _pyplot
+    from experiments.tasks import image as image_task
+    from experiments.tasks.image_data import load_image
+
+    out = pathlib.Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    image = load_image(args.image, args.size)
+    split_patches(image, args.grid)  # checks the grid before any work
+    model = image_task.make_field(args.activation, args.patch_depth, args.patch_width)
+    fit = PatchFit(image, args.grid, model)
+    params, state = fit.init(args.seed)
+    jax.block_until_ready(fit.step(params, state))  # compile outside the clock
+    rows, elapsed = [], 0.0
+    for it in range(1, args.iterations + 1):
+        t0 = time.perf_counter()
+        params, state, losses = fit.step(params, state)
+        jax.block_until_ready(losses)
+        elapsed += time.perf_counter() - t0
+        if it % args.eval_every == 0 or it == args.iterations:
+            mse = float(np.mean((fit.predict(params) - image) ** 2))
+            rows.append({"epoch": it, "time_s": elapsed, "train_psnr": psnr(mse)})
+    adam_out = out / "adam"
+    parsed = image_task.parser().parse_args([
+        "--size", str(args.size), "--activation", args.activation, "--optimizer", "adam",
+        "--depth", str(args.adam_depth), "--width", str(args.adam_width),
+        "--batch-size", str(args.size * args.size), "--epochs", str(args.adam_epochs),
+        "--seed", str(args.seed), "--timing-steps", "0", "--no-progress", "--resume",
+        "--out", str(adam_out), *(["--image", args.image] if args.image else []),
+        *(["--lr", str(args.adam_lr)] if args.adam_lr else [])])
+    summary = image_task.run(image_task.make_config(parsed))
+    adam_rows = read_metrics(adam_out / "metrics.csv")
+    reach = {"lbfgs_patches": time_to_target(rows, args.target_psnr),
+             "adam_one_field": time_to_target(adam_rows, args.target_psnr)}
+    result = {
+        "image": args.image, "size": args.size, "grid": args.grid,
+        "patch_field": f"{args.activation} depth {args.patch_depth} width {args.patch_width}",
+        "adam_field": f"{args.activation} depth {args.adam_depth} width {args.adam_width}",
+        "patch_params": sum(x.size for x in jax.tree.leaves(params)),
+        "target_psnr": args.target_psnr,
+        "lbfgs_patches": {"iterations": args.iterations, "final_psnr": rows[-1]["train_psnr"],
+                          "seconds": elapsed, "reached": reach["lbfgs_patches"]},
+        "adam_one_field": {"epochs": args.adam_epochs, "final_psnr": summary.get("final_psnr"),
+                           "lr": summary.get("learning_rate"),
+                           "reached": reach["adam_one_field"]},
+        "lbfgs_rows": rows,
+    }
+    (out / "patches.json").write_text(json.dumps(result, indent=1))
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(5, 3.8))
+    ax.plot([r["time_s"] for r in rows], [r["train_psnr"] for r in rows],
+            label=f"L-BFGS, {args.grid}x{args.grid} patch fields")
+    ax.plot([r["time_s"] for r in adam_rows], [r["train_psnr"] for r in adam_rows],
+            label="Adam, one field (full batch)")
+    ax.axhline(args.target_psnr, color="gray", linestyle=":")
+    ax.set_xlabel("training time (s)")
+    ax.set_ylabel("PSNR (dB)")
+    ax.legend()
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(out / "patches_psnr_vs_time.png", dpi=100)
+    plt.close(fig)
+    print(json.dumps({k: v for k, v in result.items() if k != "lbfgs_rows"}, indent=1))
+    return result
+
+
+def patch_parser() -> cli.OneLineParser:
+    """The parser of the ``patches`` subcommand."""
+    p = cli.OneLineParser(prog="python -m experiments.paper.companion patches")
+    p.add_argument("--image", default=LION)
+    p.add_argument("--size", type=int, default=128)
+    p.add_argument("--grid", type=int, default=4, help="patches per side (default 4)")
+    p.add_argument("--activation", default="sine")
+    p.add_argument("--patch-depth", type=int, default=3)
+    p.add_argument("--patch-width", type=int, default=32)
+    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--eval-every", type=int, default=5)
+    p.add_argument("--adam-depth", type=int, default=5)
+    p.add_argument("--adam-width", type=int, default=256)
+    p.add_argument("--adam-epochs", type=int, default=1000, help="full-batch Adam iterations")
+    p.add_argument("--adam-lr", type=float, default=None, help="default: the registry's")
+    p.add_argument("--target-psnr", type=float, default=30.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=f"{DEFAULT_OUT}/patches")
+    return p
+
+
+def run(argv: Sequence[str] | None) -> int:
+    """``fig1 ...`` or ``patches ...``; returns 0."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in ("fig1", "patches"):
+        raise UsageError(f"subcommand {argv[:1]}: expected 'fig1' or 'patches'")
+    if argv[0] == "patches":
+        run_patches(patch_parser().parse_args(argv[1:]))
+        return 0
+    rest = argv[1:]
+    size = int(compare.parser().parse_known_args(rest)[0].size)
+    return compare.drive(
+        rest, prog="python -m experiments.paper.companion fig1",
+        title="Companion Fig. 1: full-batch L-BFGS vs Adam",
+        image=LION, activations=list(FIG1_ACTIVATIONS), optimizers=list(FIG1_OPTIMIZERS),
+        batch_size=size * size, epochs=300, target=30.0, out=f"{DEFAULT_OUT}/fig1",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code."""
+    return cli.run_main(run, argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
