@@ -20,6 +20,7 @@ import pathlib
 import shutil
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from experiments import compare
 from experiments.harness import cli
@@ -81,6 +82,23 @@ def _grids(root: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p.parent for p in root.glob("*/report.md"))
 
 
+def _verdicts(results: Sequence[Any], n_seeds: int) -> str:
+    """One line per activation: the optimizers ranked by median final PSNR."""
+    import statistics
+
+    from experiments.harness.report import cells, finite
+
+    by_act: dict[str, list[tuple[float, str]]] = {}
+    for (act, opt), runs in cells(results).items():
+        vals = finite([r.final for r in runs])
+        if vals:
+            by_act.setdefault(act, []).append((statistics.median(vals), opt))
+    ranked = [f"{act}: " + " > ".join(f"{o} {v:.1f}" for v, o in sorted(xs, reverse=True))
+              for act, xs in by_act.items()]
+    return (f"Ranking by median final PSNR (dB) over {n_seeds} seed(s), at this small scale "
+            "only (not a claim about the paper's setting): " + "; ".join(ranked) + ".")
+
+
 def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None) -> str:
     """The "Beyond the paper" section of ``docs/REPRODUCTION.md`` from the grids under ``root``.
 
@@ -135,6 +153,7 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
             f"{first.get('batch_size')}, {epochs:g} epochs, seeds {seeds} "
             f"({len(seeds)} seed{'s' if len(seeds) != 1 else ''}).", "",
             markdown_table(table(results, TARGET, baseline="adam")),
+            _verdicts(results, len(seeds)), "",
         ]
         if assets is not None:
             assets.mkdir(parents=True, exist_ok=True)

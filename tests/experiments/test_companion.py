@@ -54,3 +54,14 @@ def test_patch_fit_trains_every_patch_and_its_prediction_is_the_stitched_one():
     np.testing.assert_allclose(np.mean((prediction - image) ** 2), per_patch.mean(), rtol=1e-5)
     assert psnr(float(np.mean((prediction - image) ** 2))) > psnr(float(np.mean(first)))
     assert len(jax.tree.leaves(params)[0]) == 4  # one field per patch
+
+
+def test_reproduction_sections_say_plainly_what_has_not_run(tmp_path):
+    from experiments.paper import beyond, companion
+
+    text = companion.reproduction_section(tmp_path)
+    assert text.startswith("## ") and "Fig. 1: no finished run" in text
+    assert "Patch split: no finished run" in text and "companion patches" in text
+    text = beyond.reproduction_section(tmp_path)
+    assert text.startswith("## ") and "No finished grid" in text
+    assert "--seeds 0 1 2 3 4" in text  # the full protocol left to run
