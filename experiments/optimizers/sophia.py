@@ -14,8 +14,9 @@ small or negative the step falls back to a sign step of size ``lr``. Two variant
   ``D^E = sqrt(EMA_b2((Hv)^2))`` (row norms of H, as ESGD uses) in place of the EMA of
   ``diag H``: :func:`rms_diagonal` wraps :func:`jaxprecond.equilibration_diagonal`, keeps the EMA
   of ``(Hv)^2`` and returns its square root; Sophia's own EMA is then switched off (``b2=0``)
-  so ``h = D^E`` exactly. ``D^E >= |diag H|`` entry-wise and is never negative, so ``sophia_e``
-  clips less often than ``sophia_h``.
+  so ``h = D^E`` exactly. For the exact quantities ``D^E >= |diag H|`` entry-wise, and the
+  estimate is never negative (a negative Hutchinson estimate makes ``sophia_h`` take a clipped
+  sign step), so ``sophia_e`` clips less often than ``sophia_h``.
 
 Both keep optax's defaults (``b1=0.965, b2=0.99, gamma=0.01, clip_threshold=1,
 update_interval=10``) except ``weight_decay=0`` (Adam, our baseline, has none). The train step
