@@ -58,6 +58,11 @@ def test_trains_through_harness_and_resume_equals_uninterrupted(tmp_path, name):
     assert_trees_equal(state, ref_state)
     assert [r["loss"] for r in read_metrics(part / "metrics.csv")] == losses
     assert json.loads((part / "summary.json").read_text())["resumed_from_step"] == 8
+    if name.startswith("sophia"):  # the harness's train step passed obj_fn: h was estimated
+        nu = [v for k, v in jax.tree_util.tree_flatten_with_path(state["opt_state"])[0]
+              if "'nu'" in jax.tree_util.keystr(k)]
+        assert nu and all(np.all(np.isfinite(v)) for v in nu)
+        assert any(np.abs(v).max() > 0 for v in nu)
 
 
 def _run(tx, params, loss, steps):
