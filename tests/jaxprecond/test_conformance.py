@@ -48,17 +48,23 @@ def _small_esgd(lr=0.05):
     lambda: jp.preconditioned_sgd(0.01, preconditioner="equilibrated"),
 ])
 def test_train_step_equals_manual_loop_and_never_recompiles(make_tx):
-    params, batch = _setup()
-    tx = make_tx()
-    step = jp.make_train_step(LOSS, tx)
-    p, s = params, tx.init(params)
-    for _ in range(10):  # crosses warm-up, refresh and non-refresh steps
-        p, s, metrics = step(p, s, batch)
-    assert step.fn._cache_size() == 1  # one compilation for every step
-    ref_p, ref_s = _manual(tx, params, batch, 10)
-    _close(p, ref_p)
-    _close(s, ref_s)
-    assert bool(metrics["finite"])
+    # In float64: the fused step (one linearisation for loss, gradient and HVP) and the manual
+    # loop (grad, then jvp of grad) are different XLA programs, and in float32 their roundoff
+    # alone differs by ~3e-5 relative after 10 steps on some CPUs (seen in CI). The property
+    # is that they compute the same algorithm, which float64 shows to ~1e-7 (the curvature
+    # root is taken in float32 by design).
+    with jax.enable_x64(True):
+        params, batch = _setup(jnp.float64)
+        tx = make_tx()
+        step = jp.make_train_step(LOSS, tx)
+        p, s = params, tx.init(params)
+        for _ in range(10):  # crosses warm-up, refresh and non-refresh steps
+            p, s, metrics = step(p, s, batch)
+        assert step.fn._cache_size() == 1  # one compilation for every step
+        ref_p, ref_s = _manual(tx, params, batch, 10)
+        _close(p, ref_p)
+        _close(s, ref_s)
+        assert bool(metrics["finite"])
 
 
 def test_inside_chain_with_clipping():
