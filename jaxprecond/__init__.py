@@ -8,7 +8,14 @@ diagonal estimators behind them, exact diagnostics, and compiled train steps.
 
 from jaxprecond import diagnostics
 from jaxprecond.adahessian import adahessian, scale_by_adahessian
-from jaxprecond.curvature import CurvatureState, curvature_due, refresh_due, scale_by_curvature
+from jaxprecond.curvature import (
+    CurvatureDiagnostics,
+    CurvatureState,
+    curvature_diagnostics,
+    curvature_due,
+    refresh_due,
+    scale_by_curvature,
+)
 from jaxprecond.esgd import esgd, esgd_max, scale_by_esgd, scale_by_esgd_max
 from jaxprecond.estimators import (
     EstimatorState,
@@ -26,12 +33,14 @@ from jaxprecond.train_step import TrainStep, make_train_step
 __version__ = "0.1.0"
 
 __all__ = [
+    "CurvatureDiagnostics",
     "CurvatureState",
     "EstimatorState",
     "ScaleByShampooState",
     "TrainStep",
     "abs_hvp_diagonal",
     "adahessian",
+    "curvature_diagnostics",
     "curvature_due",
     "diagnostics",
     "diagonal_estimator",

@@ -17,6 +17,21 @@ The update, for gradient ``g`` at step ``t`` (1-based) after ``n`` curvature ref
 with ``c = 1 - b2**n`` ('per_refresh', correct), ``1 - b2**t`` ('reference', what the paper's
 PyTorch code does), or 1 ('none'); ``lr_scale = 1 - lr_warmup**n`` for ESGD-max.
 
+Safeguards against a collapse (all off by default, i.e. the reference behaviour; see
+``docs/ROBUSTNESS.md``). With one Rademacher probe, ``(Hv)_i**2`` can be tiny for a coordinate
+whose row of ``H`` is not, and dividing by its square root gives that coordinate a huge step:
+
+- ``warmup_probes=K``: refreshes during the warm-up average ``K`` probes (``K`` HVPs each);
+- ``curvature_floor=r``: the root is floored at ``r`` times its mean over the leaf,
+  ``max(sqrt(nu / c), r * mean(sqrt(nu / c)))``;
+- ``clip=rho``: every entry of ``u`` is clipped to ``[-rho, rho]`` (as ``optax.contrib.sophia``
+  clips its ratio to ``[-1, 1]``), so no step exceeds ``rho * lr``;
+- ``lr_warmup_steps=N``: ``lr_scale`` also ramps linearly from ``1/N`` to 1 over the first ``N``
+  steps.
+
+The state keeps two diagnostics of the last update (:func:`curvature_diagnostics`): the largest
+``|u|`` entry before clipping and the fraction of coordinates whose root is below ``eps``.
+
 The refresh schedule runs *inside* the jitted update with ``jax.lax.cond``: steps that do not
 refresh pay no HVP. Under ``jax.vmap`` a ``cond`` on a batched predicate becomes a ``select``
 that evaluates both branches, so the HVP is then paid every step; under ``optax.MultiSteps`` the
@@ -41,6 +56,20 @@ ACCUMULATIONS: tuple[str, ...] = ("ema", "max", "sum")
 BIAS_CORRECTIONS: tuple[str, ...] = ("per_refresh", "reference", "none")
 
 
+class CurvatureDiagnostics(NamedTuple):
+    """What warns of a collapse, measured on the last update (float32 scalars).
+
+    Attributes:
+      max_update: the largest ``|u|`` entry of the preconditioned update, before clipping and
+        before the learning rate.
+      small_curvature_fraction: fraction of coordinates whose ``sqrt(nu / c)`` is below ``eps``
+        (their step is set by ``eps`` alone).
+    """
+
+    max_update: chex.Array
+    small_curvature_fraction: chex.Array
+
+
 class CurvatureState(NamedTuple):
     """State of :func:`scale_by_curvature`.
 
@@ -52,6 +81,7 @@ class CurvatureState(NamedTuple):
       mu: first moment of the updates (``None`` when ``b1 == 0``).
       nu: accumulated curvature statistic.
       estimator_state: state of the diagonal estimator (its PRNG key).
+      diagnostics: :class:`CurvatureDiagnostics` of the last update.
     """
 
     count: chex.Array
@@ -60,6 +90,7 @@ class CurvatureState(NamedTuple):
     mu: optax.Updates | None
     nu: optax.Updates
     estimator_state: Any
+    diagnostics: CurvatureDiagnostics
 
 
 def refresh_due(
@@ -75,6 +106,34 @@ def refresh_due(
     return (count < warmup) | periodic | (hvp_count == 0)
 
 
+def _curvature_states(opt_state: Any) -> list[CurvatureState]:
+    return [
+        s
+        for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, CurvatureState))
+        if isinstance(s, CurvatureState)
+    ]
+
+
+def curvature_diagnostics(opt_state: Any) -> dict[str, chex.Array]:
+    """The :class:`CurvatureDiagnostics` of the curvature transforms inside ``opt_state``.
+
+    Looks through wrappers like :func:`curvature_due`; with several curvature transforms each
+    value is the largest. Cheap (scalars kept in the state), traceable, and ``{}`` for a state
+    without a curvature transform, so a train step can always add it to its metrics.
+
+    Returns:
+      ``{'max_update': ..., 'small_curvature_fraction': ...}`` or ``{}``.
+    """
+    states = _curvature_states(opt_state)
+    if not states:
+        return {}
+    out = {}
+    for name in CurvatureDiagnostics._fields:
+        values = [jnp.asarray(getattr(s.diagnostics, name)) for s in states]
+        out[name] = values[0] if len(values) == 1 else jnp.max(jnp.stack(values))
+    return out
+
+
 def curvature_due(opt_state: Any) -> chex.Array | None:
     """Whether any jaxprecond curvature transform inside ``opt_state`` refreshes on its next update.
 
@@ -86,11 +145,7 @@ def curvature_due(opt_state: Any) -> chex.Array | None:
     Returns:
       A scalar boolean array, or ``None`` when the state holds no curvature transform.
     """
-    states = [
-        s
-        for s in jax.tree.leaves(opt_state, is_leaf=lambda x: isinstance(x, CurvatureState))
-        if isinstance(s, CurvatureState)
-    ]
+    states = _curvature_states(opt_state)
     if not states:
         return None
     due = jnp.asarray(states[0].hvp_due)
@@ -133,6 +188,9 @@ def check_curvature_args(
     bias_correction: str,
     hessian_power: float,
     lr_warmup: float | None,
+    curvature_floor: float = 0.0,
+    clip: float | None = None,
+    lr_warmup_steps: int = 0,
 ) -> None:
     """Validates the hyperparameters of :func:`scale_by_curvature`; raises ``ValueError``."""
     _check_unit_interval("b1", b1)
@@ -158,6 +216,14 @@ def check_curvature_args(
         raise ValueError(f"hessian_power={hessian_power!r} is invalid; expected a number > 0")
     if lr_warmup is not None:
         _check_unit_interval("lr_warmup", lr_warmup, closed_low=False)
+    if _is_number(curvature_floor) and not curvature_floor >= 0:
+        raise ValueError(
+            f"curvature_floor={curvature_floor!r} is invalid; expected a number >= 0 (a "
+            "fraction of the mean root curvature; 0 disables the floor)"
+        )
+    if clip is not None and _is_number(clip) and not clip > 0:
+        raise ValueError(f"clip={clip!r} is invalid; expected a number > 0 or None")
+    _check_int("lr_warmup_steps", lr_warmup_steps, 0)
 
 
 def scale_by_curvature(
@@ -175,6 +241,10 @@ def scale_by_curvature(
     nesterov: bool = False,
     lr_warmup: float | None = None,
     mu_dtype: Any | None = None,
+    warmup_estimator: optax.GradientTransformationExtraArgs | None = None,
+    curvature_floor: float = 0.0,
+    clip: float | None = None,
+    lr_warmup_steps: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     """Rescales updates by a refreshed, accumulated HVP statistic (see the module docstring).
 
@@ -195,6 +265,14 @@ def scale_by_curvature(
       nesterov: Nesterov-style first moment, ``b1 * mu + (1 - b1) * g``.
       lr_warmup: if given, updates are scaled by ``1 - lr_warmup ** hvp_count``.
       mu_dtype: dtype of the first moment (default: that of the updates).
+      warmup_estimator: used instead of ``estimator`` on refreshes during the warm-up (steps
+        ``< warmup``), e.g. the same estimator with more probes; it must keep the same state
+        (estimators of :mod:`jaxprecond.estimators` keep a PRNG key).
+      curvature_floor: floor of the root curvature as a fraction of its mean over each leaf
+        (``0``: none).
+      clip: bound on every entry of the preconditioned update before the learning rate
+        (``None``: none).
+      lr_warmup_steps: linear ramp of the update scale over the first steps (``0``: none).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; pass ``obj_fn`` (params -> loss on the
@@ -203,9 +281,13 @@ def scale_by_curvature(
     check_curvature_args(
         b1=b1, b2=b2, eps=eps, accumulation=accumulation, warmup=warmup,
         update_interval=update_interval, bias_correction=bias_correction,
-        hessian_power=hessian_power, lr_warmup=lr_warmup,
+        hessian_power=hessian_power, lr_warmup=lr_warmup, curvature_floor=curvature_floor,
+        clip=clip, lr_warmup_steps=lr_warmup_steps,
     )
     estimator = optax.with_extra_args_support(estimator)
+    if warmup_estimator is not None:
+        warmup_estimator = optax.with_extra_args_support(warmup_estimator)
+    use_floor = not (_is_number(curvature_floor) and curvature_floor == 0)
     stat = statistic if statistic is not None else (lambda x: x)
     use_mu = not (_is_number(b1) and b1 == 0)
 
@@ -218,6 +300,8 @@ def scale_by_curvature(
             mu=optax.tree.zeros_like(params, dtype=mu_dtype) if use_mu else None,
             nu=optax.tree.zeros_like(params),
             estimator_state=estimator.init(params),
+            diagnostics=CurvatureDiagnostics(jnp.zeros([], jnp.float32),
+                                             jnp.zeros([], jnp.float32)),
         )
 
     def update_fn(updates, state, params=None, **extra_args):
@@ -229,7 +313,15 @@ def scale_by_curvature(
 
         def refresh(operand):
             nu, hvp_count, est_state = operand
-            est, est_state = estimator.update(updates, est_state, params, **extra_args)
+            if warmup_estimator is None:
+                est, est_state = estimator.update(updates, est_state, params, **extra_args)
+            else:
+                est, est_state = jax.lax.cond(
+                    state.count < warmup,
+                    lambda s: warmup_estimator.update(updates, s, params, **extra_args),
+                    lambda s: estimator.update(updates, s, params, **extra_args),
+                    est_state,
+                )
             s = jax.tree.map(stat, est)
             if accumulation == "ema":
                 new_nu = jax.tree.map(lambda n, x: b2_ * n + (1 - b2_) * x, nu, s)
@@ -273,14 +365,39 @@ def scale_by_curvature(
         if lr_warmup is not None:
             lr_warmup_ = jnp.asarray(lr_warmup, jnp.float32)
             scale = scale * (1 - lr_warmup_ ** hvp_count.astype(jnp.float32))
+        if not (_is_number(lr_warmup_steps) and lr_warmup_steps == 0):
+            ramp = count_inc.astype(jnp.float32) / jnp.asarray(lr_warmup_steps, jnp.float32)
+            scale = scale * jnp.minimum(ramp, 1.0)
 
-        def precondition(m, n, g):
+        def root_of(n):
             root = jnp.sqrt(n.astype(jnp.float32) / correction)
             if not (_is_number(hessian_power) and hessian_power == 1):
                 root = root**hessian_power
-            return (scale * m / (root + eps_)).astype(g.dtype)
+            return root
 
-        new_updates = jax.tree.map(precondition, m_hat, nu, updates)
+        roots = jax.tree.map(root_of, nu)
+
+        if use_floor:
+            floor_ = jnp.asarray(curvature_floor, jnp.float32)
+            roots = jax.tree.map(lambda r: jnp.maximum(r, floor_ * jnp.mean(r)), roots)
+        ratios = jax.tree.map(lambda m, r: m / (r + eps_), m_hat, roots)
+        leaves = jax.tree.leaves(ratios)
+        max_update = (jnp.max(jnp.stack([jnp.max(jnp.abs(x)) for x in leaves]))
+                      if leaves else jnp.zeros([], jnp.float32))
+        n_small = sum(jnp.sum(r < eps_) for r in jax.tree.leaves(roots))
+        n_total = max(1, sum(r.size for r in jax.tree.leaves(roots)))
+        diagnostics = CurvatureDiagnostics(
+            max_update.astype(jnp.float32),
+            (jnp.asarray(n_small, jnp.float32) / n_total).astype(jnp.float32),
+        )
+
+        def precondition(m, root, g):
+            if clip is None:
+                return (scale * m / (root + eps_)).astype(g.dtype)
+            clip_ = jnp.asarray(clip, jnp.float32)
+            return (scale * jnp.clip(m / (root + eps_), -clip_, clip_)).astype(g.dtype)
+
+        new_updates = jax.tree.map(precondition, m_hat, roots, updates)
         if use_mu:
             mu = optax.tree.cast(mu, mu_dtype)
         new_state = CurvatureState(
@@ -290,6 +407,7 @@ def scale_by_curvature(
             mu=mu,
             nu=nu,
             estimator_state=est_state,
+            diagnostics=diagnostics,
         )
         return new_updates, new_state
 

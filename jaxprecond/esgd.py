@@ -24,6 +24,10 @@ def scale_by_esgd(
     axis_name: str | None = None,
     seed: int = 0,
     mu_dtype: Any | None = None,
+    warmup_probes: int | None = None,
+    curvature_floor: float = 0.0,
+    clip: float | None = None,
+    lr_warmup_steps: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     """Rescales updates by the equilibration preconditioner, refreshed on a schedule.
 
@@ -46,6 +50,10 @@ def scale_by_esgd(
       axis_name: mapped axis over which the curvature is ``pmean``-ed (pmap / shard_map).
       seed: seed of the probe PRNG key kept in the state.
       mu_dtype: dtype of the first moment.
+      warmup_probes, curvature_floor, clip, lr_warmup_steps: safeguards against a collapse,
+        off by default (:func:`jaxprecond.curvature.scale_by_curvature`): probes per warm-up
+        refresh, floor of the root curvature relative to its mean, bound on the preconditioned
+        update's entries, linear ramp of the step over the first steps.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` taking the extra argument ``obj_fn``.
@@ -54,10 +62,16 @@ def scale_by_esgd(
         raise ValueError(
             f"bias_correction={bias_correction!r} is unknown; expected 'per_refresh' or 'reference'"
         )
+    warmup_estimator = None
+    if warmup_probes is not None:
+        warmup_estimator = equilibration_diagonal(
+            n_probes=warmup_probes, probe=probe, seed=seed, axis_name=axis_name)
     return scale_by_curvature(
         equilibration_diagonal(n_probes=n_probes, probe=probe, seed=seed, axis_name=axis_name),
         b1=b1, b2=b2, eps=eps, accumulation="ema", warmup=warmup,
         update_interval=update_interval, bias_correction=bias_correction, mu_dtype=mu_dtype,
+        warmup_estimator=warmup_estimator, curvature_floor=curvature_floor, clip=clip,
+        lr_warmup_steps=lr_warmup_steps,
     )
 
 
@@ -76,6 +90,10 @@ def esgd(
     axis_name: str | None = None,
     seed: int = 0,
     mu_dtype: Any | None = None,
+    warmup_probes: int | None = None,
+    curvature_floor: float = 0.0,
+    clip: float | None = None,
+    lr_warmup_steps: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     """Equilibrated stochastic gradient descent (ESGD), as in the paper's reference code.
 
@@ -100,6 +118,14 @@ def esgd(
       axis_name: mapped axis over which the curvature is ``pmean``-ed.
       seed: seed of the probe PRNG key.
       mu_dtype: dtype of the first moment.
+      warmup_probes: probes averaged on each warm-up refresh (``None``: as ``n_probes``).
+      curvature_floor: floor of ``sqrt(D)`` as a fraction of its mean over each parameter
+        (``0``: none).
+      clip: bound on each entry of the preconditioned update before the learning rate, so no
+        coordinate moves more than ``clip * learning_rate`` in a step (``None``: none).
+      lr_warmup_steps: the step ramps linearly to its full size over these first steps.
+        These four safeguards are off by default, which is the reference method; see
+        ``docs/ROBUSTNESS.md`` for what each does to the seed-to-seed spread.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` takes ``obj_fn``.
@@ -123,7 +149,8 @@ def esgd(
         scale_by_esgd(
             b1, b2, eps, update_interval=update_interval, warmup=warmup,
             bias_correction=bias_correction, n_probes=n_probes, probe=probe,
-            axis_name=axis_name, seed=seed, mu_dtype=mu_dtype,
+            axis_name=axis_name, seed=seed, mu_dtype=mu_dtype, warmup_probes=warmup_probes,
+            curvature_floor=curvature_floor, clip=clip, lr_warmup_steps=lr_warmup_steps,
         ),
         learning_rate,
         weight_decay,

@@ -20,7 +20,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from jaxprecond.curvature import curvature_due
+from jaxprecond.curvature import curvature_diagnostics, curvature_due
 from jaxprecond.hvp import linearized_hvp, tree_all_finite
 
 Parallel = Literal["pmap", "sharded"] | None
@@ -75,7 +75,8 @@ def _build_step(
         if skip_nonfinite:
             new_params = _select(finite, new_params, params)
             new_state = _select(finite, new_state, opt_state)
-        return new_params, new_state, {"loss": loss, "finite": finite}
+        return new_params, new_state, {"loss": loss, "finite": finite,
+                                       **curvature_diagnostics(new_state)}
 
     return step
 

@@ -30,6 +30,7 @@ from experiments.harness.loop import LoopSpec, run_loop
 from experiments.harness.metrics import MetricsWriter, read_metrics
 from experiments.harness.plots import convergence_plot
 from experiments.harness.task import Task
+from jaxprecond import curvature_diagnostics
 
 AXIS = "batch"
 CONFIG_FILE = "config.json"
@@ -240,8 +241,12 @@ def train(
         (out / CONFIG_FILE).write_text(
             json.dumps({"config": config.to_dict(), "data": data_info}, indent=2) + "\n"
         )
-    # Curvature optimizers also log the worst loss jump of each window (a collapse warning).
-    extra_columns = ("loss_jump",) if spec.uses_curvature else ()
+    # Curvature optimizers also log, per window, the worst loss jump and the extremes of their
+    # diagnostics (largest preconditioned update, fraction of tiny curvatures): a collapse
+    # warning. The step returns the diagnostics with its metrics; the loop takes their max.
+    extra_columns = ()
+    if spec.uses_curvature:
+        extra_columns = ("loss_jump", *curvature_diagnostics(opt0))
     writer = MetricsWriter(out, metric=task.metric_name, extra=extra_columns, enabled=is_primary(),
                            resume_step=start_step if latest is not None else None)
     prior_wall = float(meta.get("wall_time_s", 0.0))

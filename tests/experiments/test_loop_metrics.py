@@ -30,11 +30,14 @@ def test_window_extremes_take_the_max_of_finite_step_metrics() -> None:
     assert window_extremes([{"loss": 1.0, "finite": True}]) == {}
 
 
-def test_curvature_runs_log_the_loss_jump_and_first_order_runs_do_not(tmp_path) -> None:
+def test_curvature_runs_log_loss_jump_and_diagnostics_and_first_order_runs_do_not(tmp_path) -> None:
     assert run_cli(tiny_args(tmp_path / "esgd", "--epochs", "2")) == 0
     rows = read_metrics(tmp_path / "esgd" / "metrics.csv")
     assert all(r["loss_jump"] is not None and r["loss_jump"] > 0 for r in rows)
+    # The curvature diagnostics of the step: the window's largest update and tiny-root share.
+    assert all(r["max_update"] > 0 for r in rows)
+    assert all(0 <= r["small_curvature_fraction"] <= 1 for r in rows)
     assert run_cli(tiny_args(tmp_path / "adam", "--epochs", "1", "--optimizer", "adam",
                              esgd=False)) == 0
     header = (tmp_path / "adam" / "metrics.csv").read_text().splitlines()[0]
-    assert "loss_jump" not in header
+    assert "loss_jump" not in header and "max_update" not in header

@@ -40,8 +40,13 @@ def run(tx, steps, x0=X0, obj=quad):
 
 
 def reference_adam_like(steps, lr, *, stat, b1=0.9, b2=0.999, eps=1e-4, refresh, correction,
-                        accumulation="ema", nesterov=False, lr_warmup=None, power=1.0):
-    """NumPy reimplementation of the documented rules, written independently of the library."""
+                        accumulation="ema", nesterov=False, lr_warmup=None, power=1.0,
+                        floor=0.0, clip=None, ramp=0):
+    """NumPy reimplementation of the documented rules, written independently of the library.
+
+    ``floor``, ``clip`` and ``ramp`` are the safeguards: root floored at ``floor`` times its
+    mean, the ratio clipped to ``[-clip, clip]``, the step ramped over the first ``ramp`` steps.
+    """
     x = X0.astype(np.float64).copy()
     m = np.zeros_like(x)
     d = np.zeros_like(x)
@@ -67,7 +72,14 @@ def reference_adam_like(steps, lr, *, stat, b1=0.9, b2=0.999, eps=1e-4, refresh,
         if nesterov:
             mhat = b1 * m + (1 - b1) * g
         scale = 1.0 if lr_warmup is None else 1 - lr_warmup**n_hvp
-        x = x - lr * scale * mhat / (np.sqrt(d / c) ** power + eps)
+        if ramp:
+            scale *= min(t / ramp, 1.0)
+        root = np.sqrt(d / c) ** power
+        root = np.maximum(root, floor * root.mean())
+        ratio = mhat / (root + eps)
+        if clip is not None:
+            ratio = np.clip(ratio, -clip, clip)
+        x = x - lr * scale * ratio
         xs.append(x.copy())
     return xs
 
