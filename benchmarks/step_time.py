@@ -10,6 +10,9 @@ optimizers so that drift in machine load hits all of them alike.
 Also printed: the cost of one forward-over-reverse HVP (``jvp`` of ``grad``) relative to one
 gradient, which bounds what an optimizer with an HVP every step can achieve.
 
+ESGD with each safeguard against collapse (``docs/ROBUSTNESS.md``) is timed the same way, and
+the curvature warm-up (ESGD's first 50 steps, plain and with ``warmup_probes=8``) on its own.
+
 Run: ``python -m benchmarks.step_time [--rounds 5 --steps 40 --include-baselines]``.
 Timings are ratios on *this* machine; on CPU with other work running they are noisy.
 """
@@ -58,6 +61,21 @@ def _core_optimizers() -> dict[str, Callable[[], optax.GradientTransformation]]:
     }
 
 
+def _safeguarded_esgd() -> dict[str, Callable[[], optax.GradientTransformation]]:
+    """ESGD with each safeguard of issue 11 (docs/ROBUSTNESS.md), timed like the others."""
+    return {
+        "esgd clip=1": lambda: jp.esgd(0.15, clip=1.0),
+        "esgd curvature_floor=0.1": lambda: jp.esgd(0.15, curvature_floor=0.1),
+        "esgd warmup_probes=8": lambda: jp.esgd(0.15, warmup_probes=8),
+        "esgd lr_warmup_steps=256": lambda: jp.esgd(0.15, lr_warmup_steps=256),
+    }
+
+
+#: Optimizers whose first ``WARMUP_STEPS`` steps (an HVP each) are also timed on their own.
+WARMUP_TIMED = ("esgd", "esgd warmup_probes=8", "esgd clip=1")
+WARMUP_STEPS = 50
+
+
 def main(argv: list[str] | None = None) -> dict[str, float]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
@@ -83,9 +101,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ]
 
     runners: dict[str, Any] = {}
-    for name, make in _core_optimizers().items():
+    for name, make in {**_core_optimizers(), **_safeguarded_esgd()}.items():
         tx = make()
         runners[name] = [jp.make_train_step(loss_fn, tx), params, tx.init(params)]
+    fresh_states = {name: runners[name][2] for name in WARMUP_TIMED}
     if args.include_baselines:
         from experiments import optimizers
         from experiments.optimizers.kfac import kfac_task_options
@@ -118,6 +137,14 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         for name in runners:
             times[name] += run(name, args.steps, timed=True)
 
+    # The curvature warm-up (an HVP on each of the first 50 steps) timed from a fresh state, on
+    # the already compiled step (no recompilation: the state has the same structure).
+    warmup_times: dict[str, list[float]] = {name: [] for name in WARMUP_TIMED}
+    for _ in range(args.rounds):
+        for name in WARMUP_TIMED:
+            runners[name][1:] = [params, fresh_states[name]]
+            warmup_times[name] += run(name, WARMUP_STEPS, timed=True)
+
     # HVP versus gradient cost on the same batch.
     b = batches[0]
     obj = lambda p: loss_fn(p, b)
@@ -148,6 +175,12 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         ratios[name] = med / adam
         print(f"{name:32s} {1e3 * med:10.2f} {1e3 * statistics.fmean(ts):9.2f} "
               f"{med / adam:11.2f}x")
+    print(f"first {WARMUP_STEPS} steps (curvature warm-up, an HVP each), median ms and ratio "
+          "to adam's step:")
+    for name, ts in warmup_times.items():
+        med = statistics.median(ts)
+        ratios[f"{name} (warm-up)"] = med / adam
+        print(f"  {name:30s} {1e3 * med:10.2f} {med / adam:11.2f}x")
     print(f"gradient {1e3 * t_grad:.2f} ms; grad+HVP (one jvp of grad) {1e3 * t_hvp:.2f} ms; "
           f"HVP/gradient cost ratio {t_hvp / t_grad:.2f}")
     print("targets: esgd <= 1.05x adam; adahessian (HVP every step) <= 2.6x adam")
