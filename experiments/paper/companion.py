@@ -140,13 +140,14 @@ def run_patches(args: argparse.Namespace) -> dict[str, Any]:
     """Patch-split L-BFGS against one Adam field; writes ``OUT/patches.json`` and a plot."""
     from experiments.harness.plots import _pyplot
     from experiments.tasks import image as image_task
+    from experiments.tasks.field_factory import make_field
     from experiments.tasks.image_data import load_image
 
     out = pathlib.Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     image = load_image(args.image, args.size)
     split_patches(image, args.grid)  # checks the grid before any work
-    model = image_task.make_field(args.activation, args.patch_depth, args.patch_width)
+    model = make_field(args.activation, args.patch_depth, args.patch_width)
     fit = PatchFit(image, args.grid, model)
     params, state = fit.init(args.seed)
     jax.block_until_ready(fit.step(params, state))  # compile outside the clock

@@ -29,6 +29,7 @@ from experiments.harness.errors import UsageError
 from experiments.harness.metrics import psnr
 from experiments.harness.plots import save_error_map, save_rgb
 from experiments.harness.train import SUMMARY_KEYS as HARNESS_SUMMARY_KEYS
+from experiments.tasks.field_factory import make_field
 from experiments.tasks.image_data import (
     BUNDLED_IMAGE,
     image_fingerprint,
@@ -62,28 +63,6 @@ class ImageConfig(RunConfig):
 
     def check(self) -> None:
         check_positive("size", self.size)
-
-
-def make_field(activation: str, depth: int | None = None, width: int | None = None,
-               out_features: int = 3, **extra: Any) -> Any:
-    """``fields.make`` with the image head (or ``out_features``, and ``extra`` overrides such as
-    a task's Gaussian ``sigma``); bad names or sizes raise :class:`UsageError`."""
-    import fields
-
-    names = tuple(getattr(fields, "FIELD_NAMES", ACTIVATIONS))
-    if activation not in names:
-        raise UsageError(f"--activation {activation!r}: expected one of {', '.join(names)}")
-    overrides: dict[str, Any] = {"out_features": out_features, **extra}
-    if depth is not None:
-        overrides["depth"] = depth
-    if width is not None:
-        overrides["width"] = width
-    try:
-        return fields.make(activation, **overrides)
-    except ValueError as exc:
-        raise UsageError(
-            f"--activation {activation} --depth {depth} --width {width}: {exc}"
-        ) from None
 
 
 class ImageTask:

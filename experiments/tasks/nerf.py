@@ -40,6 +40,7 @@ from experiments.harness.errors import UsageError
 from experiments.harness.metrics import psnr
 from experiments.harness.train import SUMMARY_FILE
 from experiments.harness.train import SUMMARY_KEYS as HARNESS_SUMMARY_KEYS
+from experiments.tasks.field_factory import make_radiance_field
 from experiments.tasks.nerf_data import Scene, load_scene, orbit_poses, scene_summary
 from experiments.tasks.nerf_render import Rays, render_image, render_rays
 
@@ -114,24 +115,6 @@ class NerfConfig(RunConfig):
         if self.activation not in ACTIVATIONS:
             raise UsageError(f"--activation {self.activation!r}: expected one of "
                              f"{', '.join(ACTIVATIONS)} (the radiance fields)")
-
-
-def make_field(activation: str, depth: int | None, width: int | None) -> Any:
-    """``fields.make_radiance`` for the activation; bad sizes raise :class:`UsageError`."""
-    import fields
-
-    overrides: dict[str, Any] = {"activation": activation}
-    if depth is not None:
-        overrides["depth"] = depth
-        if depth < 8:  # the skip sits after the middle trunk layer of a shallow field
-            overrides["skips"] = (depth // 2,) if depth >= 3 else ()
-    if width is not None:
-        overrides["width"] = width
-    try:
-        return fields.make_radiance(**overrides)
-    except ValueError as exc:
-        raise UsageError(f"--activation {activation} --depth {depth} --width {width}: {exc}"
-                         ) from None
 
 
 def _apply_field(model: Any, params: Any, points: jax.Array, dirs: jax.Array) -> Any:
@@ -378,7 +361,7 @@ def prepare(config: NerfConfig) -> NerfTask:
     from experiments import optimizers
 
     optimizers.get(config.optimizer)
-    model = make_field(config.activation, config.depth, config.width)
+    model = make_radiance_field(config.activation, config.depth, config.width)
     scene = load_scene(config.scene, image_scale=config.image_scale, ndc=config.ndc,
                        llff_hold=config.llff_hold)
     task = NerfTask(scene, model, samples=config.samples, seed=config.seed,

@@ -37,7 +37,7 @@ from experiments.harness.config import RunConfig, validate
 from experiments.harness.errors import UsageError
 from experiments.tasks import meshing
 from experiments.tasks import occupancy_data as od
-from experiments.tasks.image import make_field
+from experiments.tasks.field_factory import make_field
 
 NAME = "occupancy"
 DEFAULT_OUT = "runs/occupancy"

@@ -8,7 +8,7 @@ import pytest
 from experiments.harness.errors import UsageError
 from experiments.harness.metrics import psnr
 from experiments.paper.companion import PatchFit, split_patches, stitch_patches
-from experiments.tasks.image import make_field
+from experiments.tasks.field_factory import make_field
 from experiments.tasks.image_data import pixel_coords
 
 
