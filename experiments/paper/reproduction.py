@@ -1,31 +1,44 @@
 """Generate ``docs/REPRODUCTION.md`` from the runs' output files: ``python -m
 experiments.paper.reproduction``.
 
-Reads (each optional; a missing one is reported as not run):
+The page is assembled from one fragment per section, ``docs/reproduction/sections/<name>.md``
+(``--sections``), each holding the section's markdown and, between ``<!-- claims -->`` and
+``<!-- /claims -->``, its claim lines; the page's claims list is every fragment's, in the fixed
+order of :data:`SECTION_NAMES`. A fragment is rewritten only when its section's flag is given and
+names a directory with results; every other fragment is kept as it is, so rerunning one section
+(or none, which only reassembles) never wipes another whose runs are gone. A flag naming a
+missing directory is an error (exit code 2) before anything is written. The flags:
 
-- ``--lion`` (``runs/lion``): the grid of :mod:`experiments.paper.lion`;
-- ``--condition`` (``runs/condition``): :mod:`experiments.paper.condition`;
-- ``--sparsity`` (``runs/sparsity``): :mod:`experiments.paper.sparsity`;
-- ``--adam-vs-sgd`` (``runs/adam_vs_sgd``): :mod:`experiments.paper.adam_vs_sgd`;
+- ``--condition DIR``: :mod:`experiments.paper.condition` (``summary.json``, Fig. 2);
+- ``--adam-vs-sgd DIR``: the grid of :mod:`experiments.paper.adam_vs_sgd` (Fig. 3a);
+- ``--sparsity DIR``: :mod:`experiments.paper.sparsity` (``summary.json``, Fig. 4);
+- ``--lion DIR``: the grid of :mod:`experiments.paper.lion` (Figs. 1, 5);
+- ``--extra DIR``: follow-up image run directories, one table row each;
+- ``--occupancy DIR``: the grid of :mod:`experiments.paper.occupancy` (Sec. 5.2);
+- ``--nerf DIR``: the grids of :mod:`experiments.paper.nerf` (Table 1), one per subdirectory;
+- ``--beyond DIR``: the grids of :mod:`experiments.paper.beyond` (Muon, Sophia);
+- ``--companion DIR``: ``fig1`` and ``patches`` of :mod:`experiments.paper.companion` (L-BFGS).
 
-and writes ``--output`` (``docs/REPRODUCTION.md``) with copies of the plots, shrunk to under
-300 KB each, in ``--assets`` (``docs/reproduction``). Every number in the page is read from those
-files; the paper's numbers are constants below, quoted from the paper and issue 5.
+``--output`` is the page (``docs/REPRODUCTION.md``); copies of the plots, shrunk to under 300 KB
+each, go to ``--assets`` (``docs/reproduction``). Every number in a section is read from its run
+files; the paper's numbers are constants, quoted from the paper and issue 5.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import math
 import os
 import pathlib
 import statistics
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
+from experiments.harness.errors import UsageError
 from experiments.harness.report import RunResult, cells, markdown_table, read_results, table
 
 #: Wavelet image at epoch 10 (paper v2, Fig. 1): full-image PSNR in dB.
@@ -372,20 +385,6 @@ def adam_sgd_section(avs: pathlib.Path, assets: pathlib.Path) -> tuple[list[str]
     return lines, claims
 
 
-RERUN = """## Rerunning
-
-```
-L=../shared/data/images/div2k_fourier_features_test/image_014.jpg
-python -m experiments.paper.condition --steps 200
-python -m experiments.paper.lion --seeds 0 1 2 3 4 --epochs 10 --eval-every 5 --timing-steps 50
-python -m experiments.paper.sparsity --image $L --epochs 5 --every 1
-python -m experiments.paper.adam_vs_sgd --image $L --seeds 0 1 2 3 4 --epochs 10 --eval-every 5 \\
-    --timing-steps 0
-python -m experiments.paper.reproduction
-```
-Extend the lion grid towards the reference 200 epochs with `--resume --epochs N`.
-"""
-
 def extra_section(extra: pathlib.Path) -> list[str]:
     """Follow-up runs (a setting tried where a claim did not reproduce), one row per run."""
     runs = sorted(p for p in extra.glob("*") if (p / "summary.json").is_file())
@@ -426,51 +425,337 @@ REASONS = """## Likely reasons where we differ
 """
 
 
-def generate(lion: pathlib.Path, condition: pathlib.Path, sparsity: pathlib.Path,
-             adam_vs_sgd: pathlib.Path, output: pathlib.Path, assets: pathlib.Path,
-             extra: pathlib.Path | None = None) -> pathlib.Path:
-    """Write the reproduction page; returns its path."""
+# --- the page, assembled from one fragment per section ----------------------------------------
+
+#: The sections of the page, in the order they (and their claims) appear.
+SECTION_NAMES = ("condition", "adam_vs_sgd", "sparsity", "lion", "extra", "occupancy", "nerf",
+                 "beyond", "companion")
+#: The lines that delimit a fragment's claims (the page's "## Claims" list is theirs, in order).
+CLAIMS_BEGIN = "<!-- claims -->"
+CLAIMS_END = "<!-- /claims -->"
+LION_IMAGE = "../shared/data/images/div2k_fourier_features_test/image_014.jpg"
+TITLE = "# Reproduction of the paper's results"
+
+
+def _lines(text: str) -> list[str]:
+    return text.rstrip("\n").split("\n")
+
+
+def _has_summary(d: pathlib.Path) -> bool:
+    return (d / "summary.json").is_file()
+
+
+def _has_grid(d: pathlib.Path) -> bool:
+    return bool(read_results(d))
+
+
+def _has_runs(d: pathlib.Path) -> bool:
+    return any(d.glob("*/summary.json"))
+
+
+def _has_grids(d: pathlib.Path) -> bool:
+    return any(read_results(g) for g in sorted(d.iterdir()) if g.is_dir())
+
+
+def _has_reported_grids(d: pathlib.Path) -> bool:
+    return any(read_results(r.parent) for r in sorted(d.glob("*/report.md")))
+
+
+def _has_companion(d: pathlib.Path) -> bool:
+    return bool(read_results(d / "fig1")) or (d / "patches" / "patches.json").is_file()
+
+
+def _extra(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    return extra_section(d), []
+
+
+def _occupancy(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    from experiments.paper import occupancy
+
+    return _lines(occupancy.reproduction_section(d, assets)), []
+
+
+def _nerf(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    from experiments.paper import nerf
+
+    return _lines(nerf.reproduction_section(d)), []
+
+
+def _beyond(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    from experiments.paper import beyond
+
+    return _lines(beyond.reproduction_section(d, assets)), []
+
+
+def _companion(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    from experiments.paper import companion
+
+    return _lines(companion.reproduction_section(d, assets)), []
+
+
+def _occupancy_commands() -> tuple[str, ...]:
+    from experiments.paper import occupancy
+
+    return (f"python -m experiments.paper.occupancy {' '.join(occupancy.CPU_ARGS)} "
+            f"--out {occupancy.DEFAULT_OUT}",)
+
+
+def _nerf_commands() -> tuple[str, ...]:
+    from experiments.paper import nerf
+
+    return tuple(f"python -m experiments.paper.nerf --scene {scene} {' '.join(nerf.CPU_ARGS)} "
+                 f"--target-psnr 20 --out runs/nerf/{name}-cpu"
+                 for scene, name in ((nerf.LEGO, "lego"), (nerf.FERN, "fern")))
+
+
+def _beyond_commands() -> tuple[str, ...]:
+    from experiments.paper import beyond
+
+    return (f"python -m experiments.paper.beyond {' '.join(beyond.SMALL_ARGS)} "
+            f"--out {beyond.DEFAULT_OUT}",)
+
+
+def _companion_commands() -> tuple[str, ...]:
+    from experiments.paper import companion
+
+    return (f"python -m experiments.paper.companion fig1 {' '.join(companion.FIG1_ARGS)} "
+            f"--out {companion.DEFAULT_OUT}/fig1",
+            f"python -m experiments.paper.companion patches {' '.join(companion.PATCH_ARGS)} "
+            f"--out {companion.DEFAULT_OUT}/patches")
+
+
+_GRID = "finished runs ACT-OPT/summary.json or ACT-OPT/seedS/summary.json"
+
+
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One section of the page and how to regenerate it.
+
+    Attributes:
+      name: the fragment's stem (``sections/<name>.md``), one of :data:`SECTION_NAMES`.
+      flag: the command-line flag that names its run directory.
+      runs: the run directory :attr:`commands` write (the flag's value in the rerun text).
+      expected: what such a run directory holds (said when it does not).
+      has_results: whether a directory holds anything to render.
+      render: ``(run directory, assets) -> (markdown lines, claim lines)``.
+      commands: ``() -> the commands that produce the runs`` (``$L`` is the lion image).
+    """
+
+    name: str
+    flag: str
+    runs: str
+    expected: str
+    has_results: Callable[[pathlib.Path], bool]
+    render: Callable[[pathlib.Path, pathlib.Path], tuple[list[str], list[str]]]
+    commands: Callable[[], tuple[str, ...]]
+
+    @property
+    def dest(self) -> str:
+        """The flag's attribute name in the parsed arguments."""
+        return self.flag.removeprefix("--").replace("-", "_")
+
+    def regenerate(self) -> str:
+        """The command that rewrites this section's fragment from :attr:`runs`."""
+        return f"python -m experiments.paper.reproduction {self.flag} {self.runs}"
+
+
+#: Every section, in page order.
+SECTIONS: dict[str, Section] = {s.name: s for s in (
+    Section("condition", "--condition", "runs/condition",
+            "summary.json from python -m experiments.paper.condition", _has_summary,
+            condition_section,
+            lambda: ("python -m experiments.paper.condition --steps 200",)),
+    Section("adam_vs_sgd", "--adam-vs-sgd", "runs/adam_vs_sgd",
+            f"the grid of python -m experiments.paper.adam_vs_sgd ({_GRID})", _has_grid,
+            adam_sgd_section,
+            lambda: ("python -m experiments.paper.adam_vs_sgd --image $L --seeds 0 1 2 3 4 "
+                     "--epochs 10 --eval-every 5 --timing-steps 0",)),
+    Section("sparsity", "--sparsity", "runs/sparsity",
+            "summary.json from python -m experiments.paper.sparsity", _has_summary,
+            sparsity_section,
+            lambda: ("python -m experiments.paper.sparsity --image $L --epochs 5 --every 1",)),
+    Section("lion", "--lion", "runs/lion",
+            f"the grid of python -m experiments.paper.lion ({_GRID})", _has_grid, lion_section,
+            lambda: ("python -m experiments.paper.lion --seeds 0 1 2 3 4 --epochs 10 "
+                     "--eval-every 5 --timing-steps 50",)),
+    Section("extra", "--extra", "runs/extra",
+            "image run directories (*/summary.json)", _has_runs, _extra,
+            lambda: ("python -m experiments.image --image $L --activation sine --optimizer esgd "
+                     "--lr 0.3 --epochs 10 --eval-every 5 --out runs/extra/sine-esgd-lr0.3  "
+                     "# one run directory per setting tried",)),
+    Section("occupancy", "--occupancy", "runs/occupancy/armadillo",
+            f"the grid of python -m experiments.paper.occupancy ({_GRID})", _has_grid,
+            _occupancy, _occupancy_commands),
+    Section("nerf", "--nerf", "runs/nerf",
+            f"grids of python -m experiments.paper.nerf (GRID/ with {_GRID})", _has_grids,
+            _nerf, _nerf_commands),
+    Section("beyond", "--beyond", "runs/beyond",
+            f"grids of python -m experiments.paper.beyond (GRID/report.md with {_GRID})",
+            _has_reported_grids, _beyond, _beyond_commands),
+    Section("companion", "--companion", "runs/companion",
+            "fig1/ with finished runs or patches/patches.json from "
+            "python -m experiments.paper.companion", _has_companion, _companion,
+            _companion_commands),
+)}
+
+
+class Fragment(NamedTuple):
+    """A section's fragment: its claim lines and its markdown (starting at its ``##``)."""
+
+    claims: list[str]
+    body: str
+
+
+def parse_fragment(text: str, where: str = "fragment") -> Fragment:
+    """Split a fragment's text into its claims block and its body; leading ``<!-- -->`` comment
+    lines are dropped. A claims block that is not closed raises :class:`UsageError`."""
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines) and (not lines[i].strip() or (
+            lines[i].lstrip().startswith("<!--") and lines[i].rstrip().endswith("-->")
+            and lines[i].strip() != CLAIMS_BEGIN)):
+        i += 1
+    claims: list[str] = []
+    if i < len(lines) and lines[i].strip() == CLAIMS_BEGIN:
+        ends = [j for j in range(i + 1, len(lines)) if lines[j].strip() == CLAIMS_END]
+        if not ends:
+            raise UsageError(f"{where}: '{CLAIMS_BEGIN}' is never closed; expected a line "
+                             f"'{CLAIMS_END}' after the claims")
+        claims = [c for c in lines[i + 1:ends[0]] if c.strip()]
+        i = ends[0] + 1
+    return Fragment(claims, "\n".join(lines[i:]).strip("\n"))
+
+
+def read_fragment(path: pathlib.Path) -> Fragment:
+    """The fragment in ``path`` (see :func:`parse_fragment`)."""
+    return parse_fragment(path.read_text(), str(path))
+
+
+def write_fragment(path: pathlib.Path, name: str, source: str, lines: Sequence[str],
+                   claims: Sequence[str]) -> pathlib.Path:
+    """Write section ``name``'s fragment (its markdown ``lines`` and its ``claims``, rendered
+    from ``source``) to ``path``, replacing it whole; returns ``path``."""
+    text = "\n".join([
+        f"<!-- Section '{name}' of docs/REPRODUCTION.md, {source}. Written by "
+        "`python -m experiments.paper.reproduction`; do not edit by hand. The claims block "
+        "below feeds the page's claims list. -->",
+        CLAIMS_BEGIN, *claims, CLAIMS_END, "",
+        "\n".join(lines).strip("\n"), "",
+    ])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path
+
+
+def _commands(section: Section) -> list[str]:
+    return [*section.commands(), section.regenerate()]
+
+
+def rerun_text(sections_dir: pathlib.Path) -> str:
+    """The page's "Rerunning" section: every section's commands, in page order."""
+    lines = ["## Rerunning", "",
+             f"Each section lives in its own fragment, `{sections_dir}/<name>.md`. "
+             "`python -m experiments.paper.reproduction` rewrites a fragment only when the "
+             "section's flag names a run directory that holds results, keeps every other "
+             "fragment as it is, and reassembles this page from all of them; with no flag it "
+             "only reassembles. Per section, the runs and then the regeneration:", "",
+             "```", f"L={LION_IMAGE}"]
+    for section in SECTIONS.values():
+        lines += [f"# {section.name}", *_commands(section)]
+    lines += ["```",
+              "Extend the lion grid towards the reference 200 epochs with `--resume --epochs N`; "
+              "the grids reuse finished runs with `--resume`.", ""]
+    return "\n".join(lines)
+
+
+def assemble(sections_dir: pathlib.Path, output: pathlib.Path) -> pathlib.Path:
+    """Write the page ``output`` from the fragments in ``sections_dir``: the header, the claims
+    of every fragment and the sections, in :data:`SECTION_NAMES` order (a section without a
+    fragment is left out and named in one line with its commands), then the likely reasons
+    and the rerun commands. Returns ``output``."""
+    fragments = {name: read_fragment(sections_dir / f"{name}.md") for name in SECTION_NAMES
+                 if (sections_dir / f"{name}.md").is_file()}
+    lines = [TITLE, "",
+             f"Generated by `python -m experiments.paper.reproduction` from the section "
+             f"fragments in `{sections_dir}/`, each rendered from its runs' output files "
+             "(see Rerunning); do not edit by hand. Paper numbers are quoted from the paper (v2) "
+             "and issue 5.", ""]
+    missing = [name for name in SECTION_NAMES if name not in fragments]
+    if missing:
+        lines += ["Sections not generated yet: " + "; ".join(
+            f"{name} (" + ", then ".join(
+                f"`{c.replace('$L', LION_IMAGE)}`" for c in _commands(SECTIONS[name])) + ")"
+            for name in missing) + ".", ""]
+    lines += ["## Claims", ""]
+    lines += [c for f in fragments.values() for c in f.claims]
+    lines.append("")
+    for fragment in fragments.values():
+        if fragment.body:
+            lines += [fragment.body, ""]
     output.parent.mkdir(parents=True, exist_ok=True)
-    sections, claims = [], []
-    for fn, path in ((condition_section, condition), (adam_sgd_section, adam_vs_sgd),
-                     (sparsity_section, sparsity), (lion_section, lion)):
-        lines, verdicts = fn(path, assets)
-        sections += lines
-        claims += verdicts
-    if extra is not None:
-        sections += extra_section(extra)
-    head = ["# Reproduction of the paper's analyses and 2D results", "",
-            "Generated by `python -m experiments.paper.reproduction` from the runs' output files; "
-            "do not edit by hand. Paper numbers are quoted from the paper (v2) and issue 5.", "",
-            "## Claims", ""] + claims + [""]
-    output.write_text("\n".join(head + sections + [REASONS, RERUN]))
+    output.write_text("\n".join([*lines, REASONS, rerun_text(sections_dir)]))
     return output
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point; returns the exit code."""
-    p = argparse.ArgumentParser(prog="python -m experiments.paper.reproduction",
-                                description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--lion", default="runs/lion")
-    p.add_argument("--condition", default="runs/condition")
-    p.add_argument("--sparsity", default="runs/sparsity")
-    p.add_argument("--adam-vs-sgd", default="runs/adam_vs_sgd")
-    p.add_argument("--extra", default="runs/extra",
-                   help="follow-up image runs (any run directories) listed in their own table")
+def parser() -> argparse.ArgumentParser:
+    """The command line of :func:`main`."""
+    from experiments.harness import cli
+
+    p = cli.OneLineParser(prog="python -m experiments.paper.reproduction", description=__doc__,
+                          formatter_class=argparse.RawDescriptionHelpFormatter)
+    for s in SECTIONS.values():
+        p.add_argument(s.flag, metavar="DIR", default=None,
+                       help=f"regenerate the {s.name} section from DIR: {s.expected} "
+                            f"(the rerun commands write {s.runs})")
     p.add_argument("--output", default="docs/REPRODUCTION.md")
     p.add_argument("--assets", default=None,
                    help="plot copies (default: OUTPUT's dir/reproduction)")
-    a = p.parse_args(argv)
+    p.add_argument("--sections", default=None,
+                   help="section fragments (default: OUTPUT's dir/reproduction/sections)")
+    return p
+
+
+def run(argv: Sequence[str] | None) -> int:
+    """Regenerate the requested sections' fragments, then assemble the page; returns 0."""
+    a = parser().parse_args(argv)
     output = pathlib.Path(a.output)
     assets = pathlib.Path(a.assets) if a.assets else output.parent / "reproduction"
+    sections_dir = (pathlib.Path(a.sections) if a.sections
+                    else output.parent / "reproduction" / "sections")
     if assets.parent != output.parent:
         print(f"note: assets {assets} are linked relative to {output.parent}", file=sys.stderr)
-    path = generate(pathlib.Path(a.lion), pathlib.Path(a.condition), pathlib.Path(a.sparsity),
-                    pathlib.Path(a.adam_vs_sgd), output, assets, pathlib.Path(a.extra))
-    print(f"wrote {os.fspath(path)}")
+    requested = {s.name: pathlib.Path(getattr(a, s.dest)) for s in SECTIONS.values()
+                 if getattr(a, s.dest) is not None}
+    for name, path in requested.items():  # every flag checked before any work
+        if not path.is_dir():
+            what = "not a directory" if path.exists() else "no such directory"
+            raise UsageError(f"{SECTIONS[name].flag} {path}: {what}; expected a run directory "
+                             f"with {SECTIONS[name].expected}")
+    for fragment in sorted(sections_dir.glob("*.md")):
+        read_fragment(fragment)  # a broken fragment stops the run before anything is written
+    rendered = {}
+    for name, path in requested.items():
+        section = SECTIONS[name]
+        if not section.has_results(path):
+            print(f"note: {section.flag} {path}: no results (expected {section.expected}); "
+                  f"keeping {sections_dir / (name + '.md')} as it is", file=sys.stderr)
+            continue
+        rendered[name] = (path, *section.render(path, assets))
+    for name, (path, lines, claims) in rendered.items():
+        dest = write_fragment(sections_dir / f"{name}.md", name, f"rendered from `{path}`",
+                              lines, claims)
+        print(f"wrote {os.fspath(dest)}")
+    print(f"wrote {os.fspath(assemble(sections_dir, output))}")
     return 0
 
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (2, with one line on stderr, for bad input)."""
+    from experiments.harness import cli
+
+    return cli.run_main(run, argv)
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -121,6 +121,12 @@ def test_reproduction_page(tmp_path: pathlib.Path, condition_run: pathlib.Path,
     assert "not reproduced" in text  # relu_pe: ESGD wins in the fake runs
     assert "Fig. 3a gaussian: Adam reaches a lower loss than SGD" in text
     assert "| sine-esgd-lr0.3 |" in text and "Follow-up runs" in text
+    # Every section rendered went to its own fragment, the page is assembled from them.
+    sections = out.parent / "reproduction" / "sections"
+    assert sorted(p.stem for p in sections.glob("*.md")) == sorted(
+        ["adam_vs_sgd", "condition", "extra", "lion", "sparsity"])
+    assert "**reproduced**" in (sections / "lion.md").read_text()
+    assert "Sections not generated yet: occupancy" in text
     assets = out.parent / "reproduction"
     assert (assets / "condition.png").is_file()
     for png in assets.glob("*.png"):
@@ -128,12 +134,14 @@ def test_reproduction_page(tmp_path: pathlib.Path, condition_run: pathlib.Path,
         assert f"reproduction/{png.name}" in text
 
 
-def test_reproduction_without_runs(tmp_path: pathlib.Path) -> None:
+def test_reproduction_with_a_missing_run_directory(tmp_path: pathlib.Path,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "R.md"
-    missing = str(tmp_path / "none")
-    reproduction.main(["--lion", missing, "--condition", missing, "--sparsity", missing,
-                       "--adam-vs-sgd", missing, "--extra", missing, "--output", str(out)])
-    assert out.read_text().count("not run") >= 4
+    missing = tmp_path / "none"
+    assert reproduction.main(["--lion", str(missing), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"--lion {missing}: no such directory" in err
+    assert not out.exists()
 
 
 def test_adam_vs_sgd_tiny(tmp_path: pathlib.Path) -> None:

@@ -1,0 +1,152 @@
+"""``python -m experiments.paper.reproduction``: one fragment per section, partial reruns keep the
+others, the page is assembled from every fragment in a fixed order."""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+
+import pytest
+
+from experiments.paper import reproduction
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
+
+
+def _fake_run(path: pathlib.Path, loss: float, psnr: float, seed: int = 0) -> None:
+    path.mkdir(parents=True)
+    (path / "summary.json").write_text(json.dumps({
+        "final_loss": loss, "final_psnr": psnr, "epochs": 10, "learning_rate": 0.1,
+        "time_per_step_s": 0.01, "config": {"seed": seed}}))
+    with (path / "metrics.csv").open("w") as f:
+        f.write("step,epoch,time_s,loss,train_psnr,eval_psnr\n")
+        f.write(f"1280,10,1.0,{loss},{-10 * math.log10(loss)},{psnr}\n")
+
+
+def _fragment(sections: pathlib.Path, name: str, heading: str, claims: list[str]) -> str:
+    path = reproduction.write_fragment(sections / f"{name}.md", name, "hand-made",
+                                       [f"## {heading}", "", f"Body of {name}.", ""], claims)
+    return path.read_text()
+
+
+@pytest.fixture()
+def page(tmp_path: pathlib.Path) -> tuple[pathlib.Path, pathlib.Path, dict[str, str]]:
+    """A page location with hand-made condition and lion fragments (lion written first)."""
+    out = tmp_path / "docs" / "REPRODUCTION.md"
+    sections = out.parent / "reproduction" / "sections"
+    texts = {"lion": _fragment(sections, "lion", "Lion", ["- lion claim: **reproduced**"]),
+             "condition": _fragment(sections, "condition", "Condition",
+                                    ["- condition claim A", "  - its sub-claim"])}
+    return out, sections, texts
+
+
+def _avs_grid(root: pathlib.Path) -> pathlib.Path:
+    _fake_run(root / "gaussian-adam", 1e-3, 27.0)
+    _fake_run(root / "gaussian-sgd", 1e-2, 20.0)
+    return root
+
+
+def test_assembling_without_flags_keeps_every_fragment(page) -> None:
+    out, sections, texts = page
+    assert reproduction.main(["--output", str(out)]) == 0
+    text = out.read_text()
+    # Claims and sections in the fixed order, whatever order the fragments were written in.
+    claims = text[text.index("## Claims"):text.index("## Condition")]
+    assert claims.split("\n")[2:5] == ["- condition claim A", "  - its sub-claim",
+                                       "- lion claim: **reproduced**"]
+    assert text.index("## Condition") < text.index("## Lion") < text.index("## Likely reasons")
+    assert "Body of condition." in text and "Body of lion." in text
+    assert "<!--" not in text  # the fragments' comments stay in the fragments
+    # The sections without a fragment are named in one line, with their commands.
+    missing = next(line for line in text.split("\n") if line.startswith("Sections not generated"))
+    for name in ("adam_vs_sgd", "sparsity", "extra", "occupancy", "nerf", "beyond", "companion"):
+        assert f" {name} (`" in missing
+        assert reproduction.SECTIONS[name].regenerate() in missing
+    assert "`python -m experiments.paper.occupancy --" in missing
+    assert "condition (`" not in missing and "lion (`" not in missing
+    for name, before in texts.items():
+        assert (sections / f"{name}.md").read_text() == before
+
+
+def test_rerunning_one_section_replaces_just_its_fragment(page, tmp_path) -> None:
+    out, sections, texts = page
+    old = _fragment(sections, "adam_vs_sgd", "Old Adam vs SGD", ["- stale claim"])
+    assert reproduction.main(["--adam-vs-sgd", str(_avs_grid(tmp_path / "avs")),
+                              "--output", str(out)]) == 0
+    new = (sections / "adam_vs_sgd.md").read_text()
+    assert new != old and "Old Adam vs SGD" not in new and "stale claim" not in new
+    assert f"rendered from `{tmp_path / 'avs'}`" in new
+    fragment = reproduction.read_fragment(sections / "adam_vs_sgd.md")
+    assert fragment.body.startswith("## Adam vs SGD (paper Fig. 3a)")
+    assert [c.split(" (")[0] for c in fragment.claims] == [
+        "- Fig. 3a gaussian: Adam reaches a lower loss than SGD"]
+    for name, before in texts.items():
+        assert (sections / f"{name}.md").read_text() == before
+    text = out.read_text()
+    assert "stale claim" not in text and "Body of lion." in text and "Body of condition." in text
+    assert (text.index("- condition claim A") < text.index("- Fig. 3a gaussian")
+            < text.index("- lion claim"))
+    assert text.index("## Condition") < text.index("## Adam vs SGD") < text.index("## Lion")
+
+
+def test_rerunning_a_new_section_adds_it(page, tmp_path) -> None:
+    out, sections, _ = page
+    grid = tmp_path / "nerf" / "lego-cpu"
+    for opt in ("esgd", "adam"):
+        run = grid / f"gaussian-{opt}" / "seed0"
+        run.mkdir(parents=True)
+        run.joinpath("metrics.csv").write_text("step,train_psnr\n10,20.0\n20,21.0\n")
+        run.joinpath("summary.json").write_text(json.dumps({
+            "final_psnr": 20.0, "steps": 20, "time_per_step_s": 0.1,
+            "optimizer_time_per_step_s": 0.01,
+            "config": {"activation": "gaussian", "optimizer": opt, "seed": 0,
+                       "learning_rate": 1.0, "schedule": "constant", "steps": 20}}))
+    assert reproduction.main(["--nerf", str(tmp_path / "nerf"), "--output", str(out)]) == 0
+    assert reproduction.read_fragment(sections / "nerf.md").body.startswith("## NeRF")
+    text = out.read_text()
+    assert "### Ours: `lego-cpu`" in text and text.index("## Lion") < text.index("## NeRF")
+    missing = next(line for line in text.split("\n") if line.startswith("Sections not generated"))
+    assert "nerf (`" not in missing and "occupancy (`" in missing
+
+
+def test_a_missing_directory_is_an_error_before_any_work(page, tmp_path, capsys) -> None:
+    out, sections, texts = page
+    missing = tmp_path / "gone" / "lion"
+    code = reproduction.main(["--adam-vs-sgd", str(_avs_grid(tmp_path / "avs")),
+                              "--lion", str(missing), "--output", str(out)])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith(f"error: --lion {missing}: no such directory; expected")
+    assert not out.exists() and not (sections / "adam_vs_sgd.md").exists()
+    for name, before in texts.items():
+        assert (sections / f"{name}.md").read_text() == before
+
+
+def test_a_directory_without_results_keeps_the_fragment(page, tmp_path, capsys) -> None:
+    out, sections, texts = page
+    (tmp_path / "empty").mkdir()
+    assert reproduction.main(["--lion", str(tmp_path / "empty"), "--output", str(out)]) == 0
+    err = capsys.readouterr().err
+    assert f"note: --lion {tmp_path / 'empty'}: no results (expected the grid of" in err
+    assert "keeping" in err
+    assert (sections / "lion.md").read_text() == texts["lion"]
+    assert "Body of lion." in out.read_text()
+
+
+def test_an_unclosed_claims_block_is_an_error(page, capsys) -> None:
+    out, sections, _ = page
+    (sections / "extra.md").write_text("<!-- claims -->\n- a claim\n\n## Extra\n")
+    assert reproduction.main(["--output", str(out)]) == 2
+    assert "extra.md: '<!-- claims -->' is never closed" in capsys.readouterr().err
+    assert not out.exists()
+
+
+def test_the_committed_page_is_assembled_from_the_committed_fragments(
+        tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    out = tmp_path / "REPRODUCTION.md"
+    assert reproduction.main(["--sections", "docs/reproduction/sections",
+                              "--output", str(out)]) == 0
+    assert out.read_text() == (REPO_ROOT / "docs" / "REPRODUCTION.md").read_text()
