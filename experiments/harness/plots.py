@@ -160,3 +160,67 @@ def comparison_plots(
         fig.savefig(paths[name], dpi=100)
         plt.close(fig)
     return paths
+
+
+def seed_strip(
+    path: pathlib.Path, finals: dict[tuple[str, str], Sequence[float | None]], *, label: str,
+    title: str, floor: float | None = None,
+) -> None:
+    """Every seed's final metric as a dot, one panel per activation and one column per optimizer,
+    with the median as a bar: the spread over seeds at a glance.
+
+    ``finals`` maps (activation, optimizer) to the per-seed values. Values below ``floor`` (a
+    collapsed seed; non-finite counts as below) are drawn at the floor as down-triangles.
+    """
+    plt = _pyplot()
+    activations = list(dict.fromkeys(a for a, _ in finals))
+    fig, axes = plt.subplots(1, len(activations), figsize=(3.6 * len(activations), 3.8),
+                             squeeze=False)
+    for ax, activation in zip(axes[0], activations, strict=True):
+        names = [o for a, o in finals if a == activation]
+        for i, name in enumerate(names):
+            vals = np.array([np.nan if v is None else v for v in finals[activation, name]], float)
+            low = ~np.isfinite(vals) | (vals < floor if floor is not None else False)
+            jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(1)
+            ax.scatter(i + jitter[~low], vals[~low], s=18, color=f"C{i}", zorder=3)
+            if floor is not None and low.any():
+                ax.scatter(i + jitter[low], np.full(low.sum(), floor), marker="v", s=30,
+                           color=f"C{i}", zorder=3)
+            kept = np.where(np.isfinite(vals), vals, -np.inf)
+            ax.hlines(np.median(kept), i - 0.25, i + 0.25, color="k", lw=1.5, zorder=4)
+        ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
+        if floor is not None:
+            ax.set_ylim(bottom=floor - 0.5)
+        ax.set_title(activation)
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].set_ylabel(label)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def trace_plot(
+    path: pathlib.Path, traces: dict[str, Rows], columns: Sequence[tuple[str, str]], *,
+    x: str = "step", title: str = "",
+) -> None:
+    """Several runs' logged columns against ``x``, one log-scale panel per column (e.g. the loss
+    and the largest preconditioned update of a collapsing and a healthy seed)."""
+    plt = _pyplot()
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.4 * len(columns), 3.6), squeeze=False)
+    for ax, (column, label) in zip(axes[0], columns, strict=True):
+        for name, rows in traces.items():
+            xs, ys = _finite(rows, x, column)
+            pts = [(a, b) for a, b in zip(xs, ys, strict=True) if b > 0]
+            if pts:
+                ax.plot(*zip(*pts, strict=True), label=name, lw=1.2)
+        ax.set_yscale("log")
+        ax.set_xlabel(x)
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

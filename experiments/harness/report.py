@@ -139,6 +139,8 @@ def table(
     time per step and optimizer-state size.
     """
     grouped = cells(results)
+    # One column name for every row, even when a cell has finished fewer seeds than the others.
+    multi = any(len(runs) > 1 for runs in grouped.values())
     out = []
     for (activation, optimizer), runs in grouped.items():
         s = runs[0].summary
@@ -158,7 +160,7 @@ def table(
             "optimizer": optimizer,
             "lr": _num(s.get("learning_rate"), "g"),
             "seeds": str(n),
-            f"final {label}" + (f" ({unit})" if unit else "") + (" median" if n > 1 else ""):
+            f"final {label}" + (f" ({unit})" if unit else "") + (" median" if multi else ""):
                 _num(finals[0], fmt) if finals else "—",
             "min to max": (f"{_num(finals[1], fmt)} to {_num(finals[2], fmt)}"
                         if finals and n > 1 else "—"),
@@ -248,3 +250,54 @@ def write_report(
     report = out_dir / "report.md"
     report.write_text("\n".join(lines) + "\n")
     return report
+
+
+@dataclasses.dataclass(frozen=True)
+class BarCheck:
+    """Issue 11's bar for one (activation) of a grid: ``candidate`` against ``baseline``.
+
+    Attributes:
+      median: the candidate's median final metric is above the baseline's.
+      worst: no candidate seed ends more than ``margin`` below the baseline's worst seed.
+      spread: the candidate's max-min spread over seeds is at most ``factor`` times the baseline's.
+      seeds: seeds of each cell, ``(candidate, baseline)``.
+    """
+
+    activation: str
+    candidate: tuple[float, float, float]
+    baseline: tuple[float, float, float]
+    median: bool
+    worst: bool
+    spread: bool
+    seeds: tuple[int, int]
+
+    @property
+    def passed(self) -> bool:
+        return self.median and self.worst and self.spread
+
+
+def bar_check(
+    results: Sequence[RunResult], candidate: str, baseline: str = "adam", *,
+    margin: float = 1.0, factor: float = 2.0,
+) -> list[BarCheck]:
+    """Per activation holding both cells: does ``candidate`` meet the bar against ``baseline``?
+
+    A diverged seed (non-finite metric) counts as ``-inf``: it fails the worst-seed test and
+    makes the spread infinite.
+    """
+    grouped = cells(results)
+    out = []
+    for activation in dict.fromkeys(a for a, _ in grouped):
+        if (activation, candidate) not in grouped or (activation, baseline) not in grouped:
+            continue
+        c_runs, b_runs = grouped[activation, candidate], grouped[activation, baseline]
+        c, b = spread([r.final for r in c_runs]), spread([r.final for r in b_runs])
+        if c is None or b is None:
+            continue
+        c_width, b_width = c[2] - c[1], b[2] - b[1]
+        out.append(BarCheck(
+            activation, c, b, median=c[0] > b[0], worst=c[1] >= b[1] - margin,
+            spread=math.isfinite(c_width) and c_width <= factor * b_width,
+            seeds=(len(c_runs), len(b_runs)),
+        ))
+    return out
