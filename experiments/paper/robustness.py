@@ -45,6 +45,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     "esgd_rampup": ({"lr_warmup_steps": 256}, "step ramped linearly over the first 256 steps"),
     "esgd_floor_probes": ({"curvature_floor": 0.1, "warmup_probes": 8},
                           "floor 0.1 and 8 warm-up probes"),
+    # Combined after the first lion screening: clip had the best medians, floor the tightest
+    # spread (docs/ROBUSTNESS.md).
+    "esgd_clip_floor": ({"clip": 1.0, "curvature_floor": 0.1}, "clip 1 and floor 0.1"),
 }
 ACTIVATIONS = ("wavelet", "sine", "gaussian")
 DEFAULT_OUT = "runs/robustness"
