@@ -100,6 +100,7 @@ def run(
         configs, pathlib.Path(args.out), prepare=module.prepare, target=args.target,
         title=title, settings=module.report_settings(configs[0]),
         notes=getattr(module, "REPORT_NOTES", ()), baseline=baseline_of(args),
+        finish=getattr(module, "finish", None),
     )
 
 

@@ -21,6 +21,7 @@ def run_grid(
     settings: dict[str, Any],
     notes: Sequence[str] = (),
     baseline: str | None = "adam",
+    finish: Callable[[Task, RunConfig, dict[str, Any]], dict[str, Any]] | None = None,
 ) -> tuple[list[RunResult], pathlib.Path | None]:
     """Check every config and its run directory, train each, and write the report.
 
@@ -31,6 +32,9 @@ def run_grid(
       target: metric value whose epochs and seconds to reach the report gives.
       title, settings, notes: the report's heading, its settings list and the task's notes.
       baseline: the optimizer each cell is compared with, seed by seed.
+      finish: the task's ``finish(task, config, summary)``, if it has one: adds its own keys to
+        a finished run's summary (and ``summary.json``), as its ``run`` does (e.g. NeRF's test
+        PSNR and iterations to the target).
 
     Returns:
       The results and the report's path (``None`` on processes other than 0).
@@ -45,6 +49,8 @@ def run_grid(
     results = []
     for task, config in zip(tasks, configs, strict=True):
         summary = train(task, config)
+        if finish is not None and summary:
+            summary = finish(task, config, summary)
         results.append(RunResult(config.activation, config.optimizer, pathlib.Path(config.out),
                                  summary))
     if not is_primary():
@@ -53,7 +59,8 @@ def run_grid(
     settings = {
         **settings,
         "field": f"depth {first.depth or 5}, width {first.width or 256}",
-        "epochs": first.epochs,
+        # A run of a fixed number of steps (NeRF's --iterations) has no epoch budget.
+        **({"steps": first.steps} if first.steps else {"epochs": first.epochs}),
         "batch size": first.batch_size,
         "steps per epoch": results[0].summary.get("steps_per_epoch"),
         "seeds": " ".join(str(s) for s in sorted({c.seed for c in configs})),

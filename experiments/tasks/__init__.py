@@ -10,6 +10,8 @@ A task module provides:
 - ``run(config)`` and ``main(argv)`` (``python -m experiments.<task>``);
 - ``report_settings(config)`` and ``REPORT_NOTES``: what a comparison report says about the data
   and the metric.
+- optionally ``finish(task, config, summary)``: the task's own summary keys, added to a finished
+  run's ``summary.json`` by its ``run`` and by ``experiments.compare`` alike (NeRF's).
 
 :data:`TASKS` maps each name to its module, imported only when the task is chosen.
 """

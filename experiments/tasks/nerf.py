@@ -397,6 +397,16 @@ def nerf_summary(task: NerfTask, config: NerfConfig, summary: dict[str, Any]) ->
     }
 
 
+def finish(task: NerfTask, config: NerfConfig, summary: dict[str, Any]) -> dict[str, Any]:
+    """The harness's summary of a finished run with the NeRF metrics (:func:`nerf_summary`)
+    added, written back to ``summary.json``; :func:`run` and ``experiments.compare --task
+    nerf`` both call it."""
+    summary = {**nerf_summary(task, config, summary), **summary}
+    path = pathlib.Path(config.out) / SUMMARY_FILE
+    path.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    return summary
+
+
 def run(config: NerfConfig, **kwargs: Any) -> dict[str, Any]:
     """Train a NeRF as ``config`` says; returns the summary with the NeRF metrics (also
     written to ``summary.json``)."""
@@ -404,12 +414,7 @@ def run(config: NerfConfig, **kwargs: Any) -> dict[str, Any]:
 
     task = prepare(config)
     summary = train(task, config, **kwargs)
-    if not summary:
-        return summary
-    summary = {**nerf_summary(task, config, summary), **summary}
-    path = pathlib.Path(config.out) / SUMMARY_FILE
-    path.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
-    return summary
+    return finish(task, config, summary) if summary else summary
 
 
 def _json_default(value: Any) -> Any:
