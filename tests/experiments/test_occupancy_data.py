@@ -261,3 +261,18 @@ def test_shared_dragon_scan_labels_agree_with_its_volume(shared_data: pathlib.Pa
     assert 0.1 < volume < 0.16
     # Monte Carlo: 8 x the inside fraction has a standard error of about 0.005 here.
     assert 8 * labels.mean() == pytest.approx(volume, abs=0.02)
+
+
+@pytest.mark.parametrize("suffix", [".obj", ".ply", ".off", ".stl"])
+def test_every_mesh_format_loads_and_labels_alike(tmp_path: pathlib.Path, suffix: str) -> None:
+    """OBJ, PLY, OFF and STL (STL stores unshared vertices: loading merges them) give the same
+    closed mesh, the same frame and the same labels."""
+    mesh = trimesh.creation.icosphere(subdivisions=2, radius=0.5)
+    mesh.apply_translation([0.2, -0.1, 0.3])
+    path = tmp_path / f"sphere{suffix}"
+    mesh.export(path)
+    shape = od.MeshShape.from_file(path)
+    assert len(shape.faces) == len(mesh.faces) and shape.mesh().is_watertight
+    np.testing.assert_allclose(shape.mesh().bounds, [[-0.95] * 3, [0.95] * 3], atol=0.05)
+    points = np.random.default_rng(8).uniform(-1, 1, (5000, 3))
+    np.testing.assert_array_equal(shape.inside(points), od.MeshShape(mesh).inside(points))

@@ -124,6 +124,10 @@ def test_compare_task_occupancy(tmp_path: pathlib.Path) -> None:
     assert compare.main(argv) == 0
     report = (out / "report.md").read_text()
     assert "IoU" in report and "gaussian" in report and "made torus+sphere" in report
+    # Fig. 6's curves (BCE against iterations and time, IoU against epochs); Fig. 7's meshes.
+    for plot in ("loss_vs_steps.png", "loss_vs_time.png", "iou_vs_epoch.png",
+                 "gaussian-esgd/mesh.png", "gaussian-adam/mesh.png"):
+        assert (out / plot).stat().st_size > 1000, plot
     summaries = {}
     for cell in ("gaussian-esgd", "gaussian-adam"):
         summary = json.loads((out / cell / "summary.json").read_text())
@@ -223,3 +227,48 @@ def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches(
     ref_state, _ = read_checkpoint(one_device_run)
     assert meta["step"] == 12
     assert_trees_equal(state, ref_state)
+
+
+def test_the_step_compiles_once(tmp_path: pathlib.Path) -> None:
+    """The training points stay on the device and each step gathers its batch there: no tracing
+    or compilation after the first step (ESGD refreshing on and off schedule included)."""
+    from jax import monitoring
+
+    from tests.experiments.test_image_cli import COMPILE_EVENT, TRACE_EVENT
+
+    events: list[tuple[str, int]] = []
+    current = {"step": 0}
+
+    def listener(event: str, duration: float, **kwargs: object) -> None:
+        if event in (TRACE_EVENT, COMPILE_EVENT):
+            events.append((event, current["step"]))
+
+    def on_log(row: dict) -> None:
+        current["step"] = row["step"]
+
+    argv = [*TINY, "--epochs", "3", "--log-every", "1", "--eval-every", "0",
+            "--checkpoint-every", "5", "--out", str(tmp_path / "run")]
+    config = occupancy.make_config(occupancy.parser().parse_args(argv))
+    monitoring.register_event_duration_secs_listener(listener)
+    try:
+        occupancy.run(config, on_log=on_log)
+    finally:
+        monitoring.unregister_event_duration_listener(listener)
+    late = [e for e in events if 1 <= e[1] < 17]  # between step 1 and the final evaluation
+    assert not late, late
+    assert any(step == 0 for _, step in events)  # the listener does see the first compilation
+
+
+def test_defaults_are_the_papers_setting() -> None:
+    """Issue 12's defaults: a 5x256 Gaussian field with sigma 0.09 and one logit, 1M points,
+    batch 50,000, 100k held-out points per set, a 256^3 marching-cubes grid, one fixed set; a
+    full-batch optimizer gets every point."""
+    config = occupancy.make_config(occupancy.parser().parse_args([]))
+    assert (config.activation, config.batch_size, config.points, config.eval_points,
+            config.mesh_resolution, config.pool, config.mesh) == \
+        ("gaussian", 50_000, 1_000_000, 100_000, 256, 1, None)
+    hp = occupancy.make_model(config.activation).hyperparameters()
+    assert (hp["depth"], hp["width"], hp["out_features"], hp["sigma"]) == (5, 256, 1, 0.09)
+    full = occupancy.make_config(occupancy.parser().parse_args(
+        ["--optimizer", "lbfgs", "--points", "3000", "--pool", "2"]))
+    assert full.batch_size == 6000
