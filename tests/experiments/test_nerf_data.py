@@ -186,3 +186,20 @@ def test_shared_fern(shared_data):
     # Forward-facing: every camera looks down about -z after recentring.
     axes = scene.train_poses[:, :3, 2]
     assert np.all(axes[:, 2] > 0.9)
+
+
+def test_llff_in_ndc_and_ndc_refused_for_blender(tmp_path):
+    """``--ndc`` (the option beside the paper's inverse-depth sampling): rays start on the near
+    plane z = -1 of NDC and reach z = 1 at infinity; sampled over [0, 1], uniform in t; the
+    same cameras and images as without it. A Blender scene refuses it in one line."""
+    root, _ = _llff(tmp_path / "l")
+    plain = load_scene(str(root))
+    scene = load_scene(str(root), ndc=True)
+    assert scene.ndc and not scene.inverse_depth and (scene.near, scene.far) == (0.0, 1.0)
+    np.testing.assert_array_equal(scene.train_images, plain.train_images)
+    np.testing.assert_array_equal(scene.train_poses, plain.train_poses)
+    rays = scene.rays(scene.test_poses)
+    np.testing.assert_allclose(rays.origins[..., 2], -1.0, atol=1e-5)
+    np.testing.assert_allclose((rays.origins + rays.directions)[..., 2], 1.0, atol=1e-5)
+    assert not np.allclose(rays.directions, plain.rays(plain.test_poses).directions)
+    assert "--ndc: only for LLFF scenes" in _error(_blender(tmp_path / "b"), ndc=True)
