@@ -218,3 +218,31 @@ def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, one_device_run)
     ref_state, _ = read_checkpoint(one_device_run)
     assert meta["step"] == 12
     assert_trees_equal(state, ref_state)
+
+
+def test_presets_and_explicit_flags():
+    """``--preset paper`` is the paper's protocol (full resolution, 2048 rays, 128 stratified
+    samples, 8x256, 200K iterations, every test view; ESGD 1 -> 0.01 and Adam 1e-4 -> 5e-6
+    decayed exponentially; ESGD refreshes every 100 steps by default); ``cpu`` the reduced
+    scale; explicit flags win over either."""
+    import inspect
+
+    import jaxprecond
+
+    def config(*argv):
+        return nerf.make_config(nerf.parser().parse_args(list(argv)))
+
+    esgd = config("--preset", "paper", "--optimizer", "esgd")
+    assert (esgd.image_scale, esgd.batch_size, esgd.samples, esgd.steps, esgd.depth,
+            esgd.width, esgd.test_views) == (1.0, 2048, 128, 200_000, 8, 256, None)
+    assert (esgd.learning_rate, esgd.final_lr, esgd.schedule) == (1.0, 0.01, "exponential")
+    assert inspect.signature(jaxprecond.esgd).parameters["update_interval"].default == 100
+    adam = config("--preset", "paper", "--optimizer", "adam")
+    assert (adam.learning_rate, adam.final_lr, adam.schedule) == (1e-4, 5e-6, "exponential")
+    cpu = config("--optimizer", "adam")
+    assert (cpu.preset, cpu.image_scale, cpu.batch_size, cpu.samples, cpu.steps, cpu.depth,
+            cpu.width) == ("cpu", 0.125, 256, 32, 2000, 4, 64)
+    mine = config("--preset", "paper", "--rays", "512", "--samples", "64", "--iterations", "10",
+                  "--image-scale", "0.5", "--lr", "0.3", "--optimizer", "esgd")
+    assert (mine.batch_size, mine.samples, mine.steps, mine.image_scale, mine.learning_rate,
+            mine.schedule) == (512, 64, 10, 0.5, 0.3, "constant")
