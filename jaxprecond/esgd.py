@@ -26,7 +26,7 @@ def scale_by_esgd(
     mu_dtype: Any | None = None,
     warmup_probes: int | None = None,
     curvature_floor: float = 0.0,
-    clip: float | None = None,
+    clip: float | None = 1.0,
     lr_warmup_steps: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
     """Rescales updates by the equilibration preconditioner, refreshed on a schedule.
@@ -50,10 +50,11 @@ def scale_by_esgd(
       axis_name: mapped axis over which the curvature is ``pmean``-ed (pmap / shard_map).
       seed: seed of the probe PRNG key kept in the state.
       mu_dtype: dtype of the first moment.
-      warmup_probes, curvature_floor, clip, lr_warmup_steps: safeguards against a collapse,
-        off by default (:func:`jaxprecond.curvature.scale_by_curvature`): probes per warm-up
-        refresh, floor of the root curvature relative to its mean, bound on the preconditioned
-        update's entries, linear ramp of the step over the first steps.
+      warmup_probes, curvature_floor, clip, lr_warmup_steps: safeguards against a collapse
+        (:func:`jaxprecond.curvature.scale_by_curvature`): probes per warm-up refresh, floor
+        of the root curvature relative to its mean, bound on the preconditioned update's
+        entries, linear ramp of the step over the first steps. Only ``clip = 1`` is on by
+        default; ``clip=None`` is the reference method (see :func:`esgd`).
 
     Returns:
       An ``optax.GradientTransformationExtraArgs`` taking the extra argument ``obj_fn``.
@@ -92,15 +93,30 @@ def esgd(
     mu_dtype: Any | None = None,
     warmup_probes: int | None = None,
     curvature_floor: float = 0.0,
-    clip: float | None = None,
+    clip: float | None = 1.0,
     lr_warmup_steps: int = 0,
 ) -> optax.GradientTransformationExtraArgs:
-    """Equilibrated stochastic gradient descent (ESGD), as in the paper's reference code.
+    """Equilibrated stochastic gradient descent (ESGD), with a bound on each step.
 
-    Defaults are the reference settings: Rademacher probes, an HVP on each of the first 50 steps
+    Defaults are the reference settings (Rademacher probes, an HVP on each of the first 50 steps
     and then every 100 steps (0-based steps 149, 249, ...), ``b1 = 0.9``, ``b2 = 0.999``,
-    ``eps = 1e-4`` and learning rate 0.15 (the paper uses 0.1 for ReLU+PE fields). Steps without
-    a refresh cost one gradient, like Adam.
+    ``eps = 1e-4``, learning rate 0.15; the paper uses 0.1 for ReLU+PE fields) with one
+    safeguard added: each entry of the preconditioned update ``m_hat / (sqrt(D) + eps)`` is
+    clipped to ``[-1, 1]`` (``clip=1``, as ``optax.contrib.sophia`` clips its ratio), so no
+    coordinate moves more than ``learning_rate`` in a step. A single Rademacher probe can make
+    ``(Hv)_i`` almost cancel, and the reference method then takes a step of
+    ``learning_rate * g_i / eps`` that wrecks some seeds in their first steps; healthy entries
+    are 100-1000x below the bound, so it acts on those outliers only. Over 5 seeds on DIV2K
+    images it removed every collapse and raised the median PSNR (``docs/ROBUSTNESS.md``).
+
+    Which is which:
+
+    - ``esgd(lr)``: this library's ESGD (per-refresh bias correction, ``clip=1``);
+    - ``esgd(lr, clip=None)``: the method of the papers, with the correct bias correction;
+    - ``esgd(lr, clip=None, bias_correction='reference')``: exactly what the paper's PyTorch
+      code does.
+
+    Steps without a refresh cost one gradient, like Adam.
 
     Args:
       learning_rate: a number or an optax schedule.
@@ -122,10 +138,11 @@ def esgd(
       curvature_floor: floor of ``sqrt(D)`` as a fraction of its mean over each parameter
         (``0``: none).
       clip: bound on each entry of the preconditioned update before the learning rate, so no
-        coordinate moves more than ``clip * learning_rate`` in a step (``None``: none).
+        coordinate moves more than ``clip * learning_rate`` in a step (default 1; ``None``:
+        no bound, the reference method).
       lr_warmup_steps: the step ramps linearly to its full size over these first steps.
-        These four safeguards are off by default, which is the reference method; see
-        ``docs/ROBUSTNESS.md`` for what each does to the seed-to-seed spread.
+        ``warmup_probes``, ``curvature_floor`` and ``lr_warmup_steps`` are off by default; see
+        ``docs/ROBUSTNESS.md`` for what each safeguard does to the seed-to-seed spread.
 
     Returns:
       An ``optax.GradientTransformationExtraArgs``; ``update`` takes ``obj_fn``.

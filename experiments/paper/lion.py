@@ -24,16 +24,17 @@ DEFAULT_OUT = "runs/lion"
 
 
 def register_reference_esgd() -> None:
-    """Register ``esgd_reference``: ESGD with the reference code's bias correction
-    ``1 - b2**t`` over all steps (not over refreshes), at ESGD's learning rates."""
+    """Register ``esgd_reference``: ESGD exactly as the reference code runs it, with its bias
+    correction ``1 - b2**t`` over all steps (not over refreshes) and no clip, at ESGD's
+    learning rates."""
     if "esgd_reference" in optimizers.names():
         return
     esgd = optimizers.get("esgd")
     optimizers.register(optimizers.OptimizerSpec(
         "esgd_reference",
-        optimizers.lazy_builder("jaxprecond", "esgd", bias_correction="reference"),
+        optimizers.lazy_builder("jaxprecond", "esgd", bias_correction="reference", clip=None),
         default_lr=dict(esgd.default_lr), uses_curvature=True,
-        description="ESGD with the reference code's bias correction 1 - b2^t (t = all steps)",
+        description="ESGD as the reference code: bias correction 1 - b2^t (t = all steps), no clip",
     ))
 
 

@@ -89,29 +89,37 @@ def esgd_refresh(t):
 
 
 @pytest.mark.parametrize("bias_correction", ["per_refresh", "reference"])
-def test_esgd_matches_hand_computed_updates(bias_correction):
+@pytest.mark.parametrize("clip", ["default", None])
+def test_esgd_matches_hand_computed_updates(bias_correction, clip):
+    # The default clips the ratio to [-1, 1]; clip=None is the papers' method.
     steps = 160
-    ours, _ = run(jp.esgd(0.05, bias_correction=bias_correction), steps)
+    options = {} if clip == "default" else {"clip": clip}
+    bound = 1.0 if clip == "default" else None
+    ours, _ = run(jp.esgd(0.05, bias_correction=bias_correction, **options), steps)
     ref = reference_adam_like(steps, 0.05, stat=A_DIAG**2, refresh=esgd_refresh,
-                              correction=bias_correction)
-    # First update by hand: m_hat = g, sqrt(D / c) = |a|.
+                              correction=bias_correction, clip=bound)
+    # First update by hand: m_hat = g, sqrt(D / c) = |a|, ratio ~ X0 = [1, -2, 0.5, 0.25].
     g0 = A_DIAG * X0
-    np.testing.assert_allclose(ours[1], X0 - 0.05 * g0 / (np.abs(A_DIAG) + 1e-4), rtol=1e-5)
+    ratio = g0 / (np.abs(A_DIAG) + 1e-4)
+    if bound is not None:
+        ratio = np.clip(ratio, -bound, bound)  # the -2 entry is clipped to -1
+    np.testing.assert_allclose(ours[1], X0 - 0.05 * ratio, rtol=1e-5)
     np.testing.assert_allclose(np.stack(ours), np.stack(ref), rtol=1e-3, atol=1e-4)
 
 
 def test_reference_bias_correction_inflates_steps_between_refreshes():
     # Between refreshes the reference divides sqrt(D) by sqrt(1 - b2^t) with t > refreshes, so
-    # after the warm-up its denominator is smaller than the per-refresh one: larger steps.
-    _, s_ref = run(jp.scale_by_esgd(bias_correction="reference"), 120)
-    _, s_cor = run(jp.scale_by_esgd(bias_correction="per_refresh"), 120)
+    # after the warm-up its denominator is smaller than the per-refresh one: larger steps
+    # (unclipped, so that the bound does not hide the difference).
+    _, s_ref = run(jp.scale_by_esgd(bias_correction="reference", clip=None), 120)
+    _, s_cor = run(jp.scale_by_esgd(bias_correction="per_refresh", clip=None), 120)
     b2, t, n = 0.999, 121, 50
     ratio = np.sqrt((1 - b2**n) / (1 - b2**t))  # denominator ratio reference / correct
     assert ratio < 0.7  # the reference takes > 1.4x larger steps here
     g = jnp.asarray(A_DIAG * X0)
-    u_ref, _ = jp.scale_by_esgd(bias_correction="reference").update(g, s_ref, jnp.asarray(X0),
+    u_ref, _ = jp.scale_by_esgd(bias_correction="reference", clip=None).update(g, s_ref, jnp.asarray(X0),
                                                                     obj_fn=quad)
-    u_cor, _ = jp.scale_by_esgd(bias_correction="per_refresh").update(g, s_cor, jnp.asarray(X0),
+    u_cor, _ = jp.scale_by_esgd(bias_correction="per_refresh", clip=None).update(g, s_cor, jnp.asarray(X0),
                                                                       obj_fn=quad)
     assert np.all(np.abs(np.asarray(u_ref)) > np.abs(np.asarray(u_cor)))
 

@@ -36,7 +36,7 @@ FLOOR = 0.1
 ])
 def test_safeguards_match_hand_computed_updates(options, reference):
     steps = 160
-    ours, _ = run(jp.esgd(LR, **options), steps)
+    ours, _ = run(jp.esgd(LR, **{"clip": None, **options}), steps)
     ref = reference_adam_like(steps, LR, stat=A_DIAG**2, refresh=esgd_refresh,
                               correction="per_refresh", **reference)
     np.testing.assert_allclose(np.stack(ours), np.stack(ref), rtol=1e-3, atol=1e-4)
@@ -48,12 +48,12 @@ def test_safeguards_match_hand_computed_updates(options, reference):
 def test_first_steps_by_hand():
     g0 = A_DIAG * X0  # ratio g / |a| = X0 = [1, -2, 0.5, 0.25]
     floored = np.maximum(A_DIAG, FLOOR * A_DIAG.mean())
-    ours, _ = run(jp.esgd(LR, curvature_floor=FLOOR), 1)
+    ours, _ = run(jp.esgd(LR, curvature_floor=FLOOR, clip=None), 1)
     np.testing.assert_allclose(ours[1], X0 - LR * g0 / (floored + 1e-4), rtol=1e-5)
     ours, _ = run(jp.esgd(LR, clip=0.6), 1)
     np.testing.assert_allclose(ours[1], X0 - LR * np.clip(g0 / (A_DIAG + 1e-4), -0.6, 0.6),
                                rtol=1e-5)
-    ours, _ = run(jp.esgd(LR, lr_warmup_steps=4), 2)
+    ours, _ = run(jp.esgd(LR, lr_warmup_steps=4, clip=None), 2)
     np.testing.assert_allclose(ours[1], X0 - LR / 4 * g0 / (A_DIAG + 1e-4), rtol=1e-5)
 
 
@@ -61,7 +61,8 @@ def test_first_steps_by_hand():
                                      {"curvature_floor": 0.01, "clip": 10.0}])
 def test_safeguards_never_trigger_when_curvature_is_well_scaled(options):
     # Floor 0.01 x mean = 0.13 < min |a|; every |ratio| <= 2 < 10: the path is plain ESGD's.
-    plain, _ = run(jp.esgd(LR), 160)
+    plain, _ = run(jp.esgd(LR, clip=None), 160)
+    options = {"clip": None, **options}
     guarded, _ = run(jp.esgd(LR, **options), 160)
     np.testing.assert_array_equal(np.stack(guarded), np.stack(plain))
 
@@ -71,9 +72,10 @@ def _tiny_first_hvp(v):
     return v * jnp.asarray([1e-9, 2.0, 10.0, 40.0], v.dtype)
 
 
-@pytest.mark.parametrize("options", [{}, {"clip": 0.5}, {"curvature_floor": FLOOR}])
+@pytest.mark.parametrize("options", [{"clip": None}, {"clip": 0.5}, {},
+                                     {"clip": None, "curvature_floor": FLOOR}])
 def test_a_tiny_hvp_gives_no_step_beyond_the_bound(options):
-    tx = jp.scale_by_esgd(**options)
+    tx = jp.scale_by_esgd(**options)  # {}: the default, clip=1
     x = jnp.asarray(X0)
     g = np.asarray(A_DIAG * X0)
     updates, state = tx.update(jnp.asarray(g), tx.init(x), x, obj_fn=quad,
@@ -83,8 +85,8 @@ def test_a_tiny_hvp_gives_no_step_beyond_the_bound(options):
     if "curvature_floor" in options:  # 0.1 x mean(roots) = 1.3 bounds the first coordinate
         roots = np.maximum(roots, FLOOR * roots.mean())
         assert step[0] <= abs(g[0]) / 1.3 * (1 + 1e-5), step
-    elif "clip" in options:
-        assert step.max() <= 0.5 * (1 + 1e-6), step
+    elif options.get("clip", 1.0) is not None:
+        assert step.max() <= options.get("clip", 1.0) * (1 + 1e-6), step
     else:  # unguarded: g_0 / eps = 0.5 / 1e-4, a step of 5000 on one coordinate
         assert step[0] > 1e3
     diagnostics = jp.curvature_diagnostics(state)
@@ -102,7 +104,7 @@ def test_warmup_probes_average_many_probes_then_one():
     obj = lambda x: 0.5 * x @ h @ x
     x = jnp.asarray([1.0, -1.0, 0.5])
     exact = np.sqrt(np.sum(np.asarray(h) ** 2, axis=1))
-    tx = jp.scale_by_esgd(warmup=1, warmup_probes=4096, b1=0.0)
+    tx = jp.scale_by_esgd(warmup=1, warmup_probes=4096, b1=0.0, clip=None)
     state = tx.init(x)
     g = jax.grad(obj)(x)
     u1, state = tx.update(g, state, x, obj_fn=obj)
