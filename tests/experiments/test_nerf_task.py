@@ -41,7 +41,13 @@ def test_a_tiny_synthetic_scene_is_learned(tmp_path):
     assert summary["train_psnr"] > 12.5
     reached = summary["iterations_to_target"]
     assert reached is not None and 0 < reached <= 250
-    assert summary["optimizer_seconds_to_target"] > 0
+    # Optimizer time = step time minus gradient time; for Adam on this tiny field it is within
+    # timing noise and may measure as 0 on a loaded machine (then None, as documented).
+    per_step = summary["optimizer_time_per_step_s"]
+    if per_step is None:
+        assert summary["optimizer_seconds_to_target"] is None
+    else:
+        assert summary["optimizer_seconds_to_target"] == pytest.approx(reached * per_step)
     rows = [r for r in read_metrics(out / "metrics.csv") if r.get("train_psnr") is not None]
     smooth = nerf.smoothed([r["train_psnr"] for r in rows])
     assert max(s for r, s in zip(rows, smooth, strict=True) if r["step"] < reached) < 11
