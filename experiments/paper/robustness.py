@@ -53,6 +53,9 @@ VARIANTS: dict[str, tuple[dict[str, Any], str]] = {
     # Combined after the first lion screening: clip had the best medians, floor the tightest
     # spread (docs/ROBUSTNESS.md).
     "esgd_clip_floor": ({"clip": 1.0, "curvature_floor": 0.1}, "clip 1 and floor 0.1"),
+    # Combined after the DIV2K runs: clip alone left a wider spread than Adam's on sine fields,
+    # 8 warm-up probes alone had tight spreads but lower medians on the lion.
+    "esgd_clip_probes8": ({"clip": 1.0, "warmup_probes": 8}, "clip 1 and 8 warm-up probes"),
 }
 ACTIVATIONS = ("wavelet", "sine", "gaussian")
 DEFAULT_OUT = "runs/robustness"
