@@ -81,6 +81,8 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--steps", type=int, default=40, help="timed steps per round")
     parser.add_argument("--warmup", type=int, default=60, help="untimed steps before timing")
+    parser.add_argument("--warmup-rounds", type=int, default=1,
+                        help="rounds of the first 50 steps timed from a fresh state")
     parser.add_argument("--include-baselines", action="store_true",
                         help="also time shampoo, kfac and lbfgs (experiments.optimizers)")
     args = parser.parse_args(argv)
@@ -140,7 +142,7 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     # The curvature warm-up (an HVP on each of the first 50 steps) timed from a fresh state, on
     # the already compiled step (no recompilation: the state has the same structure).
     warmup_times: dict[str, list[float]] = {name: [] for name in WARMUP_TIMED}
-    for _ in range(args.rounds):
+    for _ in range(args.warmup_rounds):
         for name in WARMUP_TIMED:
             runners[name][1:] = [params, fresh_states[name]]
             warmup_times[name] += run(name, WARMUP_STEPS, timed=True)
