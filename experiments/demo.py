@@ -3,8 +3,8 @@
 ``python -m experiments.demo`` fits the paper's 5x256 fields to scikit-image's bundled astronaut
 (downsampled to 128x128, batch 512, 30 epochs, both optimizers at their defaults) with ESGD and
 with Adam, each with 5 seeds, prints the comparison table (median and min-max over seeds, and on
-how many seeds ESGD beats Adam) and says where the report and plots are. It takes a few
-minutes on a laptop CPU. Runs live in ``runs/demo``; running the demo again reuses finished runs
+how many seeds ESGD beats Adam) and says where the report and plots are. It takes 15-20
+minutes on a 2-core CPU. Runs live in ``runs/demo``; running the demo again reuses finished runs
 (delete the directory to start over). The flags below shrink or grow it.
 """
 
