@@ -174,6 +174,7 @@ def seed_strip(
     """
     plt = _pyplot()
     activations = list(dict.fromkeys(a for a, _ in finals))
+    colour = {o: f"C{i % 10}" for i, o in enumerate(dict.fromkeys(o for _, o in finals))}
     fig, axes = plt.subplots(1, len(activations), figsize=(3.6 * len(activations), 3.8),
                              squeeze=False)
     for ax, activation in zip(axes[0], activations, strict=True):
@@ -182,10 +183,10 @@ def seed_strip(
             vals = np.array([np.nan if v is None else v for v in finals[activation, name]], float)
             low = ~np.isfinite(vals) | (vals < floor if floor is not None else False)
             jitter = np.linspace(-0.12, 0.12, len(vals)) if len(vals) > 1 else np.zeros(1)
-            ax.scatter(i + jitter[~low], vals[~low], s=18, color=f"C{i}", zorder=3)
+            ax.scatter(i + jitter[~low], vals[~low], s=18, color=colour[name], zorder=3)
             if floor is not None and low.any():
                 ax.scatter(i + jitter[low], np.full(low.sum(), floor), marker="v", s=30,
-                           color=f"C{i}", zorder=3)
+                           color=colour[name], zorder=3)
             kept = np.where(np.isfinite(vals), vals, -np.inf)
             ax.hlines(np.median(kept), i - 0.25, i + 0.25, color="k", lw=1.5, zorder=4)
         ax.set_xticks(range(len(names)), names, rotation=35, ha="right", fontsize=8)
