@@ -121,26 +121,15 @@ def test_parallel_run_equals_one_device_run(tmp_path, one_device_run, mode):
     stratified jitter: the same run up to float32 summation order (measured: relative L2 of
     the state 3e-6, losses 1e-7)."""
     import jax
-    import numpy as np
 
-    from tests.experiments.test_parallel import RUN_LOSS_RTOL, STEP_REL_L2, assert_states_match
+    from tests.experiments.test_parallel import assert_parallel_run_matches
 
     if len(jax.devices()) < 2:
         pytest.skip("needs several (simulated) devices; tests/conftest.py asks for 4")
     out = tmp_path / mode
     assert run_cli([*TINY, *ESGD, "--iterations", "12", "--out", str(out),
                     "--parallel", mode]) == 0
-    state, meta = read_checkpoint(out)
-    ref_state, ref_meta = read_checkpoint(one_device_run)
-    assert meta["step"] == ref_meta["step"] == 12
-    assert_states_match(state, ref_state, STEP_REL_L2)
-    got = json.loads((out / "summary.json").read_text())
-    want = json.loads((one_device_run / "summary.json").read_text())
-    assert got["n_devices"] == len(jax.devices()) and want["n_devices"] == 1
-    losses = [r["loss"] for r in read_metrics(out / "metrics.csv")]
-    reference = [r["loss"] for r in read_metrics(one_device_run / "metrics.csv")]
-    assert len(losses) == len(reference) == 6
-    np.testing.assert_allclose(losses, reference, rtol=RUN_LOSS_RTOL)
+    got, want = assert_parallel_run_matches(out, one_device_run, steps=12, rows=6)
     assert got["test_psnr"] == pytest.approx(want["test_psnr"], abs=0.01)
 
 

@@ -177,23 +177,13 @@ def test_parallel_run_equals_one_device_run(tmp_path: pathlib.Path, one_device_r
     relative L2 of 1e-4, epoch losses within 1e-3, IoUs within 0.01)."""
     import jax
 
-    from tests.experiments.test_parallel import RUN_LOSS_RTOL, STEP_REL_L2, assert_states_match
+    from tests.experiments.test_parallel import assert_parallel_run_matches
 
     if len(jax.devices()) < 2:
         pytest.skip("needs several (simulated) devices; tests/conftest.py asks for 4")
     out = tmp_path / mode
     assert run_cli([*TINY, "--epochs", "2", "--out", str(out), "--parallel", mode]) == 0
-    state, meta = read_checkpoint(out)
-    ref_state, ref_meta = read_checkpoint(one_device_run)
-    assert meta["step"] == ref_meta["step"] == 12
-    assert_states_match(state, ref_state, STEP_REL_L2)
-    a = json.loads((one_device_run / "summary.json").read_text())
-    b = json.loads((out / "summary.json").read_text())
-    assert b["n_devices"] == len(jax.devices()) and a["n_devices"] == 1
-    losses = [r["loss"] for r in read_metrics(out / "metrics.csv")]
-    reference = [r["loss"] for r in read_metrics(one_device_run / "metrics.csv")]
-    assert len(losses) == len(reference) == 2
-    np.testing.assert_allclose(losses, reference, rtol=RUN_LOSS_RTOL)
+    b, a = assert_parallel_run_matches(out, one_device_run, steps=12, rows=2)
     for key in ("final_iou", "final_iou_surface"):
         assert b[key] == pytest.approx(a[key], abs=0.01), key
 

@@ -53,6 +53,25 @@ def assert_states_match(got_tree, want_tree, rel_l2: float | None) -> None:
             assert relative_l2(g, w) < rel_l2, (relative_l2(g, w), w.shape)
 
 
+def assert_parallel_run_matches(out, one_device, *, steps: int, rows: int):
+    """A ``--parallel`` run in ``out`` against the one-device run ``one_device`` of the same
+    settings: same step, states within :data:`STEP_REL_L2`, the device counts, and ``rows``
+    logged losses within :data:`RUN_LOSS_RTOL`. Returns both summaries (parallel, one device)
+    for the task's own metrics."""
+    state, meta = read_checkpoint(out)
+    ref_state, ref_meta = read_checkpoint(one_device)
+    assert meta["step"] == ref_meta["step"] == steps
+    assert_states_match(state, ref_state, STEP_REL_L2)
+    got = json.loads((out / "summary.json").read_text())
+    want = json.loads((one_device / "summary.json").read_text())
+    assert got["n_devices"] == len(jax.devices()) and want["n_devices"] == 1
+    losses = [r["loss"] for r in read_metrics(out / "metrics.csv")]
+    reference = [r["loss"] for r in read_metrics(one_device / "metrics.csv")]
+    assert len(losses) == len(reference) == rows
+    np.testing.assert_allclose(losses, reference, rtol=RUN_LOSS_RTOL)
+    return got, want
+
+
 def assert_runs_agree(out, reference) -> None:
     """The run in ``out`` tracks the one-device run in ``reference`` (see the module doc)."""
     state, meta = read_checkpoint(out)

@@ -117,10 +117,11 @@ def test_reference_bias_correction_inflates_steps_between_refreshes():
     ratio = np.sqrt((1 - b2**n) / (1 - b2**t))  # denominator ratio reference / correct
     assert ratio < 0.7  # the reference takes > 1.4x larger steps here
     g = jnp.asarray(A_DIAG * X0)
-    u_ref, _ = jp.scale_by_esgd(bias_correction="reference", clip=None).update(g, s_ref, jnp.asarray(X0),
-                                                                    obj_fn=quad)
-    u_cor, _ = jp.scale_by_esgd(bias_correction="per_refresh", clip=None).update(g, s_cor, jnp.asarray(X0),
-                                                                      obj_fn=quad)
+    x = jnp.asarray(X0)
+    u_ref, _ = jp.scale_by_esgd(bias_correction="reference", clip=None).update(
+        g, s_ref, x, obj_fn=quad)
+    u_cor, _ = jp.scale_by_esgd(bias_correction="per_refresh", clip=None).update(
+        g, s_cor, x, obj_fn=quad)
     assert np.all(np.abs(np.asarray(u_ref)) > np.abs(np.asarray(u_cor)))
 
 
