@@ -140,3 +140,15 @@ def test_train_step_reports_curvature_diagnostics_only_for_curvature_optimizers(
             assert float(metrics["max_update"]) > 0
             assert float(metrics["max_update"]) == float(
                 jp.curvature_diagnostics(state)["max_update"])
+
+
+@pytest.mark.parametrize("clip", [0.5, None])
+def test_clip_under_inject_hyperparams_gives_identical_numbers(clip):
+    # inject_hyperparams turns a numeric clip into an array; None stays a static choice.
+    direct = jp.esgd(LR, clip=clip)
+    injected = optax.inject_hyperparams(jp.esgd)(learning_rate=LR, clip=clip)
+    ours, _ = run(direct, 20)
+    theirs, _ = run(injected, 20)
+    np.testing.assert_allclose(np.stack(theirs), np.stack(ours), rtol=1e-6)
+    assert (np.stack(ours)[1] != np.stack(run(jp.esgd(LR, clip=None), 1)[0])[1]).any() == (
+        clip is not None)  # 0.5 binds on the first step (ratio up to 2); None does not
