@@ -387,7 +387,8 @@ def scale_by_curvature(
         n_small = sum(jnp.sum(r < eps_) for r in jax.tree.leaves(roots))
         n_total = max(1, sum(r.size for r in jax.tree.leaves(roots)))
         diagnostics = CurvatureDiagnostics(
-            max_update.astype(jnp.float32),
+            # Before a first successful refresh no step is taken (scale 0): nothing to report.
+            jnp.where(hvp_count > 0, max_update, 0.0).astype(jnp.float32),
             (jnp.asarray(n_small, jnp.float32) / n_total).astype(jnp.float32),
         )
 

@@ -152,3 +152,14 @@ def test_clip_under_inject_hyperparams_gives_identical_numbers(clip):
     np.testing.assert_allclose(np.stack(theirs), np.stack(ours), rtol=1e-6)
     assert (np.stack(ours)[1] != np.stack(run(jp.esgd(LR, clip=None), 1)[0])[1]).any() == (
         clip is not None)  # 0.5 binds on the first step (ratio up to 2); None does not
+
+
+def test_no_update_and_no_reported_update_before_a_first_successful_refresh():
+    tx = jp.scale_by_esgd()
+    x = jnp.asarray(X0)
+    nan_hvp = lambda v: jax.tree.map(lambda a: a * jnp.nan, v)
+    updates, state = tx.update(jnp.asarray(A_DIAG * X0), tx.init(x), x, obj_fn=quad,
+                               hvp_fn=nan_hvp)
+    np.testing.assert_array_equal(np.asarray(updates), 0.0)
+    assert int(state.hvp_count) == 0
+    assert float(jp.curvature_diagnostics(state)["max_update"]) == 0.0
