@@ -71,6 +71,21 @@ def run_cli(argv: Sequence[str]) -> int:
         return int(exc.code or 0)
 
 
+def run_until_sigterm(run, config, step: int) -> int:
+    """``run(config, on_log=...)`` under the CLI's signal handling, sending this process SIGTERM
+    once the row of ``step`` is logged; returns the exit code (``128 + SIGTERM`` expected)."""
+    import os
+    import signal
+
+    from experiments.harness import cli
+
+    def terminate(row: dict) -> None:
+        if row["step"] == step:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    return cli.run_main(lambda _: run(config, on_log=terminate) and 0, None)
+
+
 @pytest.fixture(scope="package")
 def esgd_reference(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     """An uninterrupted 2-epoch (16-step) ESGD run through the CLI, shared by the comparisons."""

@@ -8,7 +8,7 @@ import pytest
 from experiments.harness.checkpoint import read_checkpoint
 from experiments.harness.metrics import read_metrics
 from experiments.tasks import nerf
-from tests.experiments.conftest import assert_trees_equal
+from tests.experiments.conftest import assert_trees_equal, run_until_sigterm
 
 # 16x16 synthetic views (24 train, 4 test), a 3x32 Gaussian radiance field.
 SMALL = ("--image-scale", "0.0625", "--rays", "256", "--samples", "16", "--depth", "3",
@@ -190,20 +190,14 @@ def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, one_device_run)
     """SIGTERM between checkpoints (step 6; they fall every 4) exits 128 + 15 with a checkpoint
     of that step; resuming ends bit for bit where the uninterrupted ESGD run does (the rays'
     jitter is a function of the batch, so it repeats)."""
-    import os
     import signal
 
-    from experiments.harness import cli
 
     out = tmp_path / "run"
     argv = [*TINY, *ESGD, "--iterations", "12", "--out", str(out)]
     config = nerf.make_config(nerf.parser().parse_args(argv))
 
-    def terminate_at_step_6(row):
-        if row["step"] == 6:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    code = cli.run_main(lambda _: nerf.run(config, on_log=terminate_at_step_6) and 0, None)
+    code = run_until_sigterm(nerf.run, config, step=6)
     assert code == 128 + signal.SIGTERM
     assert not (out / "summary.json").exists()
     _, meta = read_checkpoint(out)

@@ -12,7 +12,7 @@ import pytest
 from experiments.harness.checkpoint import read_checkpoint
 from experiments.harness.metrics import read_metrics
 from experiments.tasks import occupancy
-from tests.experiments.conftest import assert_trees_equal
+from tests.experiments.conftest import assert_trees_equal, run_until_sigterm
 
 trimesh = pytest.importorskip("trimesh")
 pytest.importorskip("igl")
@@ -194,20 +194,14 @@ def test_sigterm_mid_epoch_saves_a_checkpoint_and_resume_matches(
     """The image task's signal guarantee on the occupancy task: SIGTERM at step 2 of a 6-step
     epoch exits 128 + 15 with a checkpoint; resuming ends bit for bit where the uninterrupted
     run does."""
-    import os
     import signal
 
-    from experiments.harness import cli
 
     out = tmp_path / "run"
     argv = [*TINY, "--epochs", "2", "--log-every", "2", "--out", str(out)]
     config = occupancy.make_config(occupancy.parser().parse_args(argv))
 
-    def terminate_at_step_2(row: dict) -> None:
-        if row["step"] == 2:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    code = cli.run_main(lambda _: occupancy.run(config, on_log=terminate_at_step_2) and 0, None)
+    code = run_until_sigterm(occupancy.run, config, step=2)
     assert code == 128 + signal.SIGTERM
     assert not (out / "summary.json").exists()
     _, meta = read_checkpoint(out)

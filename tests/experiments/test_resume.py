@@ -2,18 +2,16 @@
 survive the checkpoint), whether the run is extended or was stopped by a signal mid-epoch."""
 
 import json
-import os
 import signal
 
 import jax
 import numpy as np
 
 from experiments import optimizers
-from experiments.harness import cli
 from experiments.harness.checkpoint import read_checkpoint
 from experiments.harness.metrics import read_metrics
 from experiments.tasks import image
-from tests.experiments.conftest import assert_trees_equal, run_cli, tiny_args
+from tests.experiments.conftest import assert_trees_equal, run_cli, run_until_sigterm, tiny_args
 
 
 def _final(out):
@@ -46,11 +44,7 @@ def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, esgd_reference)
         tiny_args(out, "--epochs", "2", "--log-every", "3"))
     config = image.make_config(args)
 
-    def terminate_at_step_3(row):
-        if row["step"] == 3:
-            os.kill(os.getpid(), signal.SIGTERM)
-
-    code = cli.run_main(lambda _: image.run(config, on_log=terminate_at_step_3) and 0, None)
+    code = run_until_sigterm(image.run, config, step=3)
     assert code == 128 + signal.SIGTERM
     assert not (out / "summary.json").exists()
     _, meta = _final(out)
