@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import pathlib
 import platform
 import time
@@ -353,8 +354,17 @@ def train(
         "data": data_info,
         "config": config.to_dict(),
     }
-    (out / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    write_summary(out, summary)
     return summary
+
+
+def write_summary(out: pathlib.Path, summary: dict[str, Any]) -> None:
+    """Write ``out/summary.json`` whole or not at all (a temporary file, then a rename), so an
+    interrupted write never leaves a truncated summary that marks a run finished."""
+    path = pathlib.Path(out) / SUMMARY_FILE
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    os.replace(tmp, path)
 
 
 def _metric_label(task: Task) -> str:

@@ -757,5 +757,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     return cli.run_main(run, argv)
 
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import functools
-import json
 import math
 import pathlib
 import sys
@@ -38,8 +37,8 @@ from experiments.harness import cli
 from experiments.harness.config import RunConfig, check_positive, validate
 from experiments.harness.errors import UsageError
 from experiments.harness.metrics import psnr
-from experiments.harness.train import SUMMARY_FILE
 from experiments.harness.train import SUMMARY_KEYS as HARNESS_SUMMARY_KEYS
+from experiments.harness.train import write_summary
 from experiments.tasks.field_factory import make_radiance_field
 from experiments.tasks.nerf_data import Scene, load_scene, orbit_poses, scene_summary
 from experiments.tasks.nerf_render import Rays, render_image, render_rays
@@ -402,8 +401,7 @@ def finish(task: NerfTask, config: NerfConfig, summary: dict[str, Any]) -> dict[
     added, written back to ``summary.json``; :func:`run` and ``experiments.compare --task
     nerf`` both call it."""
     summary = {**nerf_summary(task, config, summary), **summary}
-    path = pathlib.Path(config.out) / SUMMARY_FILE
-    path.write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
+    write_summary(pathlib.Path(config.out), summary)
     return summary
 
 
@@ -415,12 +413,6 @@ def run(config: NerfConfig, **kwargs: Any) -> dict[str, Any]:
     task = prepare(config)
     summary = train(task, config, **kwargs)
     return finish(task, config, summary) if summary else summary
-
-
-def _json_default(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    raise TypeError(f"not JSON serialisable: {type(value).__name__}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
