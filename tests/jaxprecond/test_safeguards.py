@@ -163,3 +163,18 @@ def test_no_update_and_no_reported_update_before_a_first_successful_refresh():
     np.testing.assert_array_equal(np.asarray(updates), 0.0)
     assert int(state.hvp_count) == 0
     assert float(jp.curvature_diagnostics(state)["max_update"]) == 0.0
+
+
+def test_diagnostics_are_measured_on_refresh_steps_and_held_between():
+    # warmup=2: steps 0 and 1 refresh, 2 and 3 do not (the next refresh is at step 100).
+    tx = jp.scale_by_esgd(warmup=2, update_interval=100, clip=None)
+    x = jnp.asarray(X0)
+    state = tx.init(x)
+    seen = []
+    for _ in range(4):
+        g = jax.grad(quad)(x)
+        u, state = tx.update(g, state, x, obj_fn=quad)
+        x = x + u
+        seen.append(float(jp.curvature_diagnostics(state)["max_update"]))
+    assert seen[0] != seen[1]  # measured on both refresh steps
+    assert seen[2] == seen[3] == seen[1]  # held: no pass over the parameters on other steps
