@@ -19,6 +19,7 @@ optimizer                 default lr                                   source
 adam                      1e-4; 5e-5 sine; 1e-3 relu, relu_pe          reference (relu: ours)
 sgd                       1.0                                           ours (NeRF SGD starts at 2)
 esgd                      0.15; 0.1 relu, relu_pe                      reference
+esgd_reference            0.15; 0.1 relu, relu_pe                      reference
 esgd_max                  0.15; 0.1 relu, relu_pe                      ours (same as ESGD)
 adahessian_e              0.15                                          reference
 adahessian_j              0.15                                          reference
@@ -246,6 +247,12 @@ register(OptimizerSpec(
 register(OptimizerSpec(
     "esgd", lazy_builder("jaxprecond", "esgd"), default_lr={"*": 0.15, **_RELU},
     uses_curvature=True, description="ESGD: equilibration preconditioner refreshed every 100 steps",
+))
+register(OptimizerSpec(
+    "esgd_reference", lazy_builder("jaxprecond", "esgd", bias_correction="reference", clip=None),
+    default_lr={"*": 0.15, **_RELU}, uses_curvature=True,
+    description="ESGD as the papers' reference code runs it: bias correction 1 - b2^t over all "
+                "steps, no clip",
 ))
 register(OptimizerSpec(
     "esgd_max", lazy_builder("jaxprecond", "esgd_max"), default_lr={"*": 0.15, **_RELU},

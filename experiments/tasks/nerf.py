@@ -69,8 +69,10 @@ PRESET_SCALE: dict[str, dict[str, Any]] = {
 #: activation (supplement 7.8.1, 7.8.3, 7.8.4); other optimizers take the registry's constant.
 PAPER_LR: dict[tuple[str, str], tuple[float, float]] = {
     ("esgd", "gaussian"): (1.0, 0.01),
+    ("esgd_reference", "gaussian"): (1.0, 0.01),
     ("adam", "gaussian"): (1e-4, 5e-6),
     ("esgd", "relu_pe"): (0.1, 5e-3),
+    ("esgd_reference", "relu_pe"): (0.1, 5e-3),
     ("adam", "relu_pe"): (1e-3, 1e-4),
 }
 

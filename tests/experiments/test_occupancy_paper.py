@@ -30,8 +30,11 @@ def test_driver_and_reproduction_section(tmp_path: pathlib.Path,
     assert paper.main(argv) == 0
     section = paper.reproduction_section(out, tmp_path / "assets")
     rows = [line for line in section.splitlines() if line.startswith("| gaussian |")]
-    assert len(rows) == 2 and all("| 2 |" in row for row in rows)
-    assert "fewer than 5 seeds, not a verdict" in section
+    assert sorted(row.split("|")[2].strip() for row in rows) == ["adam", "esgd", "esgd_reference"]
+    assert all("| 2 |" in row for row in rows)
+    verdicts = [line for line in section.splitlines() if line.startswith("- gaussian:")]
+    assert len(verdicts) == 2 and "`esgd`" in verdicts[0] and "`esgd_reference`" in verdicts[1]
+    assert all("fewer than 5 seeds, not a verdict" in v for v in verdicts)
     assert "Fig. 6" in section and "preconditioners_neural_fields_v2_full_text.txt" in section
     assert (tmp_path / "assets" / "occupancy_loss_vs_steps.png").is_file()
     assert "reproduction/occupancy_mesh_gaussian_esgd_seed0.png" in section

@@ -8,7 +8,7 @@ import pytest
 from experiments import optimizers
 from experiments.harness.errors import UsageError
 
-NAMES = ["adam", "sgd", "esgd", "esgd_max", "adahessian_e", "adahessian_j",
+NAMES = ["adam", "sgd", "esgd", "esgd_reference", "esgd_max", "adahessian_e", "adahessian_j",
          "adahessian_jacobi", "preconditioned_sgd"]
 
 
@@ -20,7 +20,8 @@ def test_all_issue_names_are_registered():
     ("esgd", "gaussian", 0.15), ("esgd", "sine", 0.15), ("esgd", "wavelet", 0.15),
     ("esgd", "relu_pe", 0.1), ("adam", "gaussian", 1e-4), ("adam", "wavelet", 1e-4),
     ("adam", "relu_pe", 1e-3), ("adam", "sine", 5e-5), ("adahessian_e", "gaussian", 0.15),
-    ("adahessian_j", "wavelet", 0.15),
+    ("adahessian_j", "wavelet", 0.15), ("esgd_reference", "gaussian", 0.15),
+    ("esgd_reference", "relu_pe", 0.1),
 ])
 def test_reference_learning_rates(name, activation, lr):
     assert optimizers.get(name).lr_for(activation) == lr
@@ -78,3 +79,23 @@ def test_schedules():
                                             decay_epochs=2, final_lr=0.01)
     assert float(exp(4)) == pytest.approx(0.1) and float(exp(8)) == pytest.approx(0.01)
     assert float(exp(100)) == pytest.approx(0.01)
+
+
+def test_esgd_reference_is_the_unclipped_reference_rule():
+    """``esgd_reference`` is ``jaxprecond.esgd(clip=None, bias_correction="reference")``; on a
+    quadratic with one tiny curvature its first step is far beyond the default's clip of 1."""
+    import jaxprecond
+
+    params = {"w": jnp.array([1.0, -2.0])}
+    obj = lambda p: jnp.sum(jnp.array([1e-6, 3.0]) * p["w"] ** 2)
+    grads = jax.grad(obj)(params)
+
+    def first_update(tx):
+        return tx.update(grads, tx.init(params), params, obj_fn=obj)[0]["w"]
+
+    ref = first_update(optimizers.build("esgd_reference", 1.0, seed=0))
+    explicit = first_update(jaxprecond.esgd(1.0, bias_correction="reference", clip=None, seed=0))
+    clipped = first_update(optimizers.build("esgd", 1.0, seed=0))
+    assert jnp.allclose(ref, explicit, rtol=1e-6)
+    assert float(jnp.max(jnp.abs(clipped))) <= 1.0 + 1e-6
+    assert float(jnp.max(jnp.abs(ref))) > 1.0
