@@ -31,12 +31,12 @@ IMAGES_DIR = "../shared/data/images/div2k_fourier_features_test"
 IMAGES = (f"{IMAGES_DIR}/image_014.jpg", f"{IMAGES_DIR}/image_000.jpg",
           f"{IMAGES_DIR}/image_005.jpg")
 ACTIVATIONS = ("gaussian", "sine", "wavelet", "relu_pe")
-OPTIMIZERS = ("adam", "esgd", "muon", "sophia_h", "sophia_e")
+OPTIMIZERS = ("adam", "esgd", "esgd_reference", "muon", "sophia_h", "sophia_e")
 DEFAULT_OUT = "runs/beyond"
 TARGET = 25.0
 #: The small run reported in docs/REPRODUCTION.md (2 shared CPU cores): lion only.
 SMALL_ARGS = ("--images", IMAGES[0], "--size", "64", "--depth", "3", "--width", "64",
-              "--batch-size", "128", "--epochs", "10", "--seeds", "0", "1",
+              "--batch-size", "128", "--epochs", "10", "--seeds", "0", "1", "2", "3", "4",
               "--timing-steps", "0", "--no-progress", "--resume")
 #: The full protocol: three images, four activations, five seeds, 10 epochs at 256x256.
 FULL_ARGS = ("--seeds", "0", "1", "2", "3", "4", "--resume")

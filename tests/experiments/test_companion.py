@@ -65,3 +65,30 @@ def test_reproduction_sections_say_plainly_what_has_not_run(tmp_path):
     text = beyond.reproduction_section(tmp_path)
     assert text.startswith("## ") and "No finished grid" in text
     assert "--seeds 0 1 2 3 4" in text  # the full protocol left to run
+
+
+def test_patches_over_seeds_reuses_finished_seeds_and_its_section_reports_the_spread(tmp_path):
+    import json
+
+    from experiments.paper import companion
+
+    out = tmp_path / "companion" / "patches"
+    argv = ["patches", "--image", "", "--size", "16", "--grid", "2", "--patch-width", "8",
+            "--patch-depth", "2", "--iterations", "10", "--eval-every", "5", "--adam-depth", "2",
+            "--adam-width", "16", "--adam-epochs", "4", "--target-psnr", "5", "--seeds", "0",
+            "1", "--out", str(out)]
+    assert companion.main(argv) == 0
+    result = json.loads((out / "patches.json").read_text())
+    assert result["seeds"] == [0, 1] and [r["seed"] for r in result["runs"]] == [0, 1]
+    # Different seeds start from different fields.
+    assert (result["runs"][0]["lbfgs_rows"][0]["train_psnr"]
+            != result["runs"][1]["lbfgs_rows"][0]["train_psnr"])
+    first = (out / "seed0" / "result.json").stat().st_mtime_ns
+    assert companion.main([*argv[:-3], "0", "1", "2", "--out", str(out)]) == 0
+    assert (out / "seed0" / "result.json").stat().st_mtime_ns == first  # reused, not rerun
+    assert json.loads((out / "patches.json").read_text())["seeds"] == [0, 1, 2]
+    text = companion.reproduction_section(tmp_path / "companion")
+    assert "Patch split, what ran (3 seeds" in text
+    rows = [line for line in text.splitlines() if line.startswith(("| L-BFGS", "| Adam"))]
+    assert len(rows) == 2 and all(row.endswith("/3 |") for row in rows)
+    assert companion.main([*argv[:-4], "-1", "--out", str(out)]) == 2  # a negative seed
