@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import pathlib
 import sys
 import time
@@ -278,6 +279,46 @@ def run(argv: Sequence[str] | None) -> int:
     )
 
 
+#: The companion paper's Fig. 1 expectation: is L-BFGS ahead of Adam for this activation?
+FIG1_EXPECTED = {"sine": True, "gaussian": True, "relu_pe": False, "relu": False}
+
+
+def fig1_verdicts(results: Sequence[Any], target: float) -> list[str]:
+    """One line per activation: L-BFGS against Adam on the seeds both ran, by seconds to
+    ``target`` dB (not reaching it counts as slower) and by final PSNR, and whether that agrees
+    with the companion paper's Fig. 1 (L-BFGS faster for sine and Gaussian, slower for ReLU)."""
+    from experiments.harness.report import cells
+
+    grouped = cells(results)
+    out = []
+    for act in sorted({a for a, _ in grouped}):
+        lb = {r.seed: r for r in grouped.get((act, "lbfgs"), [])}
+        ad = {r.seed: r for r in grouped.get((act, "adam"), [])}
+        common = sorted(set(lb) & set(ad))
+        if not common:
+            continue
+
+        def seconds(run: Any) -> float:
+            hit = time_to_target(run.rows, target)
+            return float("inf") if hit is None else hit[1]
+
+        faster = sum(seconds(lb[s]) < seconds(ad[s]) for s in common)
+        higher = sum((lb[s].final or -math.inf) > (ad[s].final or -math.inf) for s in common)
+        ahead = faster * 2 > len(common)
+        expected = FIG1_EXPECTED.get(act)
+        judged = ("not judged, fewer than 5 seeds" if len(common) < 5 else
+                  "no claim for this field" if expected is None else
+                  "agrees with the companion paper" if ahead == expected else
+                  "disagrees with the companion paper")
+        out.append(
+            f"- {act}: L-BFGS reached {target:g} dB sooner than Adam on {faster}/{len(common)} "
+            f"seeds and ended higher after the same iterations on {higher}/{len(common)}; "
+            f"median final PSNR {_spread([lb[s].final for s in common if lb[s].final])} vs "
+            f"{_spread([ad[s].final for s in common if ad[s].final])} dB: "
+            f"{'L-BFGS' if ahead else 'Adam'} ahead ({judged}).")
+    return [*out, ""] if out else []
+
+
 def _spread(values: Sequence[float], spec: str = ".2f") -> str:
     """``median (min to max)`` of ``values``; ``-`` for none."""
     import statistics
@@ -326,7 +367,8 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
             f"Fig. 1, what ran: lion {first.get('size')}x{first.get('size')} full batch, field "
             f"depth {first.get('depth') or 5} width {first.get('width') or 256}, {iters} "
             f"iterations, seeds {seeds}. 'epochs' below are iterations.", "",
-            markdown_table(table(results, 30.0, baseline="adam")),
+            markdown_table(table(results, 30.0, baseline="adam")), "",
+            *fig1_verdicts(results, 30.0),
         ]
         lines += _copy_plots(fig1, assets, "fig1", ("loss_vs_steps", "loss_vs_time"), shutil)
     else:
