@@ -87,7 +87,7 @@ def run(argv: Sequence[str] | None) -> int:
             if a != "--out" and (i == 0 or rest[i - 1] != "--out")]
     for image in images:
         compare.drive(
-            [*rest, "--out", str(out / pathlib.Path(image).stem)],
+            [*rest, "--out", str(out / pathlib.Path(image.replace(":", "_")).stem)],
             prog="python -m experiments.paper.beyond",
             title=f"{pathlib.Path(image).name}: ESGD, Adam, Muon, Sophia",
             image=image, activations=list(ACTIVATIONS), optimizers=list(OPTIMIZERS),

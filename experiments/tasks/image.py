@@ -138,7 +138,9 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     """The image task's data flags."""
     data = parser.add_argument_group("data")
     data.add_argument("--image", default=None,
-                      help="PNG or JPEG to fit (default: scikit-image's bundled astronaut)")
+                      help="PNG or JPEG to fit, or skimage:NAME for a photograph bundled with "
+                           "scikit-image (astronaut, chelsea, coffee, rocket; default "
+                           "skimage:astronaut)")
     data.add_argument("--size", type=int, default=256,
                       help="side of the square the image is bilinearly resized to (default 256)")
 

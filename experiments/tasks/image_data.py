@@ -11,22 +11,31 @@ from PIL import Image, UnidentifiedImageError
 from experiments.harness.errors import UsageError
 
 BUNDLED_IMAGE = "skimage:astronaut"
+#: RGB photographs shipped inside scikit-image (no download), selectable as ``skimage:NAME``:
+#: images that are not in ``../shared/data`` for checking a claim beyond the paper's data.
+BUNDLED_IMAGES = ("astronaut", "chelsea", "coffee", "rocket")
 
 
 def load_image(path: str | None, size: int) -> np.ndarray:
     """Load an RGB image as float32 in [0, 1], resized bilinearly to ``size x size``.
 
     Args:
-      path: a PNG or JPEG file, or ``None`` for scikit-image's bundled astronaut (512x512).
-      size: side of the square output, as the reference resizes DIV2K to 256x256.
+      path: a PNG or JPEG file; ``skimage:NAME`` for one of scikit-image's bundled photographs
+        (:data:`BUNDLED_IMAGES`); ``None`` for the astronaut (512x512).
+      size: side of the square output, as the reference resizes DIV2K to 256x256 (other aspect
+        ratios are resized to the square too).
 
     Raises:
-      UsageError: the file is missing, unreadable, or not an image.
+      UsageError: the file is missing, unreadable, or not an image, or the bundled name unknown.
     """
-    if path is None or path == BUNDLED_IMAGE:
+    if path is None or path.startswith("skimage:"):
         from skimage import data as skdata
 
-        image = Image.fromarray(skdata.astronaut())
+        name = (path or BUNDLED_IMAGE).removeprefix("skimage:")
+        if name not in BUNDLED_IMAGES:
+            raise UsageError(f"--image {path}: unknown bundled image; expected skimage:NAME with "
+                             f"NAME one of {', '.join(BUNDLED_IMAGES)}")
+        image = Image.fromarray(getattr(skdata, name)())
     else:
         file = pathlib.Path(path)
         if not file.is_file():

@@ -15,6 +15,21 @@ def test_bundled_image_is_resized_rgb_in_unit_range():
     assert 0.0 <= image.min() < image.max() <= 1.0
 
 
+def test_bundled_photographs_by_name_and_unknown_names():
+    from skimage import data as skdata
+
+    from experiments.tasks.image_data import BUNDLED_IMAGES
+
+    np.testing.assert_array_equal(load_image("skimage:astronaut", 24), load_image(None, 24))
+    coffee = load_image("skimage:coffee", 16)
+    expected = np.asarray(Image.fromarray(skdata.coffee()).resize(
+        (16, 16), Image.Resampling.BILINEAR)) / np.float32(255)
+    np.testing.assert_array_equal(coffee, expected)
+    assert {"chelsea", "rocket"} <= set(BUNDLED_IMAGES)
+    with pytest.raises(UsageError, match="skimage:camera.*astronaut, chelsea, coffee, rocket"):
+        load_image("skimage:camera", 8)
+
+
 @pytest.mark.parametrize("suffix", ["png", "jpg"])
 def test_png_and_jpeg_load_and_resize_bilinearly(tmp_path, suffix):
     rng = np.random.default_rng(0)
