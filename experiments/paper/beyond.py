@@ -106,20 +106,29 @@ def _grids(root: pathlib.Path) -> list[pathlib.Path]:
 
 
 def _verdicts(results: Sequence[Any], n_seeds: int) -> str:
-    """One line per activation: the optimizers ranked by median final PSNR."""
+    """One line per activation: the optimizers ranked by median final PSNR, each with its
+    min-max over seeds, and which optimizers' worst seed beats Adam's best."""
     import statistics
 
     from experiments.harness.report import cells, finite
 
-    by_act: dict[str, list[tuple[float, str]]] = {}
+    by_act: dict[str, list[tuple[float, float, float, str]]] = {}
     for (act, opt), runs in cells(results).items():
         vals = finite([r.final for r in runs])
         if vals:
-            by_act.setdefault(act, []).append((statistics.median(vals), opt))
-    ranked = [f"{act}: " + " > ".join(f"{o} {v:.1f}" for v, o in sorted(xs, reverse=True))
-              for act, xs in by_act.items()]
-    return (f"Ranking by median final PSNR (dB) over {n_seeds} seed(s), at this small scale "
-            "only (not a claim about the paper's setting): " + "; ".join(ranked) + ".")
+            by_act.setdefault(act, []).append((statistics.median(vals), min(vals), max(vals),
+                                               opt))
+    lines = [f"Ranking by median final PSNR in dB (min to max over seeds), {n_seeds} seed(s), "
+             "at this scale only (not a claim about the paper's setting):"]
+    for act, xs in by_act.items():
+        ranked = " > ".join(f"{o} {m:.1f} ({lo:.1f} to {hi:.1f})"
+                            for m, lo, hi, o in sorted(xs, reverse=True))
+        adam_best = max((hi for _m, _lo, hi, o in xs if o == "adam"), default=None)
+        clear = [o for _m, lo, _hi, o in sorted(xs, reverse=True)
+                 if adam_best is not None and o != "adam" and lo > adam_best]
+        lines.append(f"- {act}: {ranked}; worst seed above Adam's best: "
+                     f"{', '.join(clear) if clear else 'none'}.")
+    return "\n".join(lines)
 
 
 def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None) -> str:

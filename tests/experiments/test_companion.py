@@ -121,3 +121,21 @@ def test_fig1_verdicts_count_seeds_and_judge_against_the_companion_claim(tmp_pat
     assert "sooner than Adam on 3/5 seeds" in relu and "(disagrees with" in relu
     few = fig1_verdicts([r for r in results if r.seed < 2], 30.0)
     assert all("not judged, fewer than 5 seeds" in v for v in few if v)
+
+
+def test_beyond_ranking_gives_spreads_and_clear_wins_over_adam(tmp_path):
+    from experiments.harness.report import RunResult
+    from experiments.paper.beyond import _verdicts
+
+    def run(opt, seed, final):
+        return RunResult("sine", opt, tmp_path, {"metric": "psnr", "final_psnr": final,
+                                                 "config": {"seed": seed}})
+
+    results = [run("adam", s, 20.0 + s) for s in range(5)]            # 20 .. 24
+    results += [run("muon", s, 30.0 + s) for s in range(5)]           # all above 24
+    results += [run("esgd", s, 10.0 + 5 * s) for s in range(5)]       # 10 .. 30, median 20
+    text = _verdicts(results, 5)
+    line = next(x for x in text.splitlines() if x.startswith("- sine:"))
+    assert line.startswith("- sine: muon 32.0 (30.0 to 34.0) > adam 22.0 (20.0 to 24.0) > "
+                           "esgd 20.0 (10.0 to 30.0)")
+    assert line.endswith("worst seed above Adam's best: muon.")
