@@ -207,14 +207,19 @@ def _verdicts(grouped: dict[Any, Any], by_seed: dict[Any, dict[int, float | None
                 for opt in (esgd, "adam")}
         be = _median([loss[esgd].get(s) for s in common])
         ba = _median([loss["adam"].get(s) for s in common])
-        winner = "esgd" if me > ma else "adam"
-        agrees = "agrees with" if winner == expect else "disagrees with"
         caveat = "" if len(common) >= 5 else "; fewer than 5 seeds, not a verdict"
+        names = {"esgd": "ESGD", "adam": "Adam"}
+
+        def judged(winner: str, expect: str = expect) -> str:
+            agrees = "agrees with" if winner == expect else "disagrees with"
+            return f"{names[winner]} ahead, which {agrees} the paper"
+
+        by_bce = "-" if be is None or ba is None else judged("esgd" if be < ba else "adam")
         out.append(
-            f"- {act}: median final IoU over {len(common)} seeds, `{esgd}` {me:.3f} vs Adam "
-            f"{ma:.3f} (final BCE {_fmt(be, '.4f')} vs {_fmt(ba, '.4f')}): "
-            f"{'ESGD' if winner == 'esgd' else 'Adam'} ahead, which {agrees} the paper "
-            f"({expect.upper()} expected ahead){caveat}.")
+            f"- {act}, `{esgd}` vs Adam over {len(common)} seeds: median final BCE "
+            f"{_fmt(be, '.4f')} vs {_fmt(ba, '.4f')} ({by_bce}); median final IoU "
+            f"{me:.3f} vs {ma:.3f} ({judged('esgd' if me > ma else 'adam')}); "
+            f"{names[expect]} expected ahead{caveat}.")
     return [*out, ""] if out else []
 
 

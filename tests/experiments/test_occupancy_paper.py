@@ -32,7 +32,7 @@ def test_driver_and_reproduction_section(tmp_path: pathlib.Path,
     rows = [line for line in section.splitlines() if line.startswith("| gaussian |")]
     assert sorted(row.split("|")[2].strip() for row in rows) == ["adam", "esgd", "esgd_reference"]
     assert all("| 2 |" in row for row in rows)
-    verdicts = [line for line in section.splitlines() if line.startswith("- gaussian:")]
+    verdicts = [line for line in section.splitlines() if line.startswith("- gaussian, ")]
     assert len(verdicts) == 2 and "`esgd`" in verdicts[0] and "`esgd_reference`" in verdicts[1]
     assert all("fewer than 5 seeds, not a verdict" in v for v in verdicts)
     assert "Fig. 6" in section and "preconditioners_neural_fields_v2_full_text.txt" in section
