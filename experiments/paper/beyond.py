@@ -25,6 +25,7 @@ from typing import Any
 from experiments import compare
 from experiments.harness import cli
 from experiments.harness.report import markdown_table, read_results, table
+from experiments.paper import occupancy
 
 IMAGES_DIR = "../shared/data/images/div2k_fourier_features_test"
 #: The lion (the paper's image) and two more DIV2K images of the shared set.
@@ -38,6 +39,10 @@ TARGET = 25.0
 SMALL_ARGS = ("--images", IMAGES[0], "--size", "64", "--depth", "3", "--width", "64",
               "--batch-size", "128", "--epochs", "10", "--seeds", "0", "1", "2", "3", "4",
               "--timing-steps", "0", "--no-progress", "--resume")
+#: The occupancy comparison with Muon and Sophia (the armadillo grid of
+#: :mod:`experiments.paper.occupancy`, extended).
+OCCUPANCY_ARGS = (*occupancy.CPU_ARGS, "--resume", "--optimizers", "esgd", "esgd_reference",
+                  "adam", "muon", "sophia_h", "sophia_e", "--out", occupancy.DEFAULT_OUT)
 #: The full protocol: three images, four activations, five seeds, 10 epochs at 256x256.
 FULL_ARGS = ("--seeds", "0", "1", "2", "3", "4", "--resume")
 
@@ -131,6 +136,44 @@ def _verdicts(results: Sequence[Any], n_seeds: int) -> str:
     return "\n".join(lines)
 
 
+def across_images(grids: Sequence[Sequence[Any]]) -> list[str]:
+    """Per activation, over the images' grids: which optimizer had the best median, and on how
+    many images each optimizer's worst seed beat Adam's best seed."""
+    import statistics
+
+    from experiments.harness.report import cells, finite
+
+    best: dict[str, dict[str, int]] = {}
+    clear: dict[str, dict[str, int]] = {}
+    n_images: dict[str, int] = {}
+    for results in grids:
+        by_act: dict[str, dict[str, list[float]]] = {}
+        for (act, opt), runs in cells(results).items():
+            vals = finite([r.final for r in runs])
+            if vals:
+                by_act.setdefault(act, {})[opt] = vals
+        for act, opts in by_act.items():
+            n_images[act] = n_images.get(act, 0) + 1
+            top = max(opts, key=lambda o: statistics.median(opts[o]))
+            best.setdefault(act, {}).setdefault(top, 0)
+            best[act][top] += 1
+            adam_best = max(opts["adam"]) if "adam" in opts else None
+            for opt, vals in opts.items():
+                if opt != "adam" and adam_best is not None:
+                    clear.setdefault(act, {}).setdefault(opt, 0)
+                    clear[act][opt] += min(vals) > adam_best
+    lines = [f"Across the {len(grids)} images (same settings):"]
+    for act in sorted(n_images):
+        n = n_images[act]
+        tops = ", ".join(f"{o} on {k}/{n}" for o, k in sorted(best[act].items(),
+                                                                key=lambda x: -x[1]))
+        wins = ", ".join(f"{o} {k}/{n}" for o, k in sorted(clear.get(act, {}).items(),
+                                                           key=lambda x: (-x[1], x[0])))
+        lines.append(f"- {act}: best median: {tops}; worst seed above Adam's best seed, "
+                     f"images: {wins or '-'}.")
+    return lines
+
+
 def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None) -> str:
     """The "Beyond the paper" section of ``docs/REPRODUCTION.md`` from the grids under ``root``.
 
@@ -164,6 +207,9 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
         "(lion 64x64, 3x64 field, batch 128, 10 epochs; Gaussian, sine, ReLU+PE) over Muon "
         "{0.005, 0.02, 0.05} and Sophia {1e-4, 1e-3}. Adam and ESGD keep the paper's reference "
         "rates and were not swept, so this favours Muon and Sophia a little.",
+        "- `esgd` is the library's default ESGD (ratio clipped at 1, issue 11) and "
+        "`esgd_reference` the papers' (no clip); the pair isolates what the clip does at the "
+        "same rate and estimator.",
         "",
     ]
     grids = _grids(root) if root.is_dir() else []
@@ -199,12 +245,14 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
                     shutil.copyfile(src, assets / name)
                     lines.append(f"![{plot}](reproduction/{name})")
             lines.append("")
+    if len(grids) > 1:
+        lines += [*across_images([read_results(g) for g in grids]), ""]
     lines += [
         "Still to run (the full protocol, >= 5 seeds, 256x256, the paper's 5x256 field): "
         f"`nice -n 19 python -m experiments.paper.beyond {' '.join(FULL_ARGS)} "
-        "--out /work/runs/beyond/full`; the occupancy comparison: "
-        "`python -m experiments.paper.occupancy --optimizers esgd adam muon sophia_h sophia_e "
-        "--resume` (its CPU settings in `experiments.paper.occupancy.CPU_ARGS`).", "",
+        "--out runs/beyond/full`. Muon and Sophia in the occupancy comparison: the "
+        "occupancy section's table, from `python -m experiments.paper.occupancy "
+        f"{' '.join(OCCUPANCY_ARGS)}`.", "",
     ]
     return "\n".join(lines)
 

@@ -139,3 +139,22 @@ def test_beyond_ranking_gives_spreads_and_clear_wins_over_adam(tmp_path):
     assert line.startswith("- sine: muon 32.0 (30.0 to 34.0) > adam 22.0 (20.0 to 24.0) > "
                            "esgd 20.0 (10.0 to 30.0)")
     assert line.endswith("worst seed above Adam's best: muon.")
+
+
+def test_beyond_across_images_counts_best_medians_and_clear_wins(tmp_path):
+    from experiments.harness.report import RunResult
+    from experiments.paper.beyond import across_images
+
+    def grid(muon_offset):
+        def run(opt, seed, final):
+            return RunResult("gaussian", opt, tmp_path, {"metric": "psnr", "final_psnr": final,
+                                                         "config": {"seed": seed}})
+        return ([run("adam", s, 20.0 + s) for s in range(5)]
+                + [run("muon", s, muon_offset + s) for s in range(5)]
+                + [run("esgd", s, 25.0 + 0.1 * s) for s in range(5)])
+
+    # Image 1: muon 30-34 (best, clear of Adam's best 24); image 2: muon 22-26 (neither).
+    lines = across_images([grid(30.0), grid(22.0)])
+    assert lines[0] == "Across the 2 images (same settings):"
+    assert lines[1] == ("- gaussian: best median: muon on 1/2, esgd on 1/2; worst seed above "
+                        "Adam's best seed, images: esgd 2/2, muon 1/2.")
