@@ -178,6 +178,37 @@ def table(
     return out
 
 
+def ranking(results: Sequence[RunResult], label: str, spec: str, *, baseline: str = "adam",
+            context: str = "") -> str:
+    """Markdown lines, one per activation: the optimizers ranked by median final metric, each
+    with its min-max over seeds, and those whose worst seed beats ``baseline``'s best seed.
+
+    Args:
+      results: finished runs of a grid.
+      label: the metric as the heading names it (``"PSNR in dB"``).
+      spec: format of the values (``".1f"``).
+      baseline: the optimizer a clear win is measured against.
+      context: said after the heading (the seeds and the scale, say).
+    """
+    by_act: dict[str, list[tuple[float, float, float, str]]] = {}
+    for (act, opt), runs in cells(results).items():
+        vals = finite([r.final for r in runs])
+        if vals:
+            by_act.setdefault(act, []).append((statistics.median(vals), min(vals), max(vals),
+                                               opt))
+    lines = [f"Ranking by median final {label} (min to max over seeds)"
+             + (f", {context}" if context else "") + ":"]
+    for act, xs in by_act.items():
+        ranked = " > ".join(f"{o} {m:{spec}} ({lo:{spec}} to {hi:{spec}})"
+                            for m, lo, hi, o in sorted(xs, reverse=True))
+        best = max((hi for _m, _lo, hi, o in xs if o == baseline), default=None)
+        clear = [o for _m, lo, _hi, o in sorted(xs, reverse=True)
+                 if best is not None and o != baseline and lo > best]
+        lines.append(f"- {act}: {ranked}; worst seed above {baseline}'s best: "
+                     f"{', '.join(clear) if clear else 'none'}.")
+    return "\n".join(lines)
+
+
 def markdown_table(rows: Sequence[dict[str, str]]) -> str:
     """A GitHub-flavoured Markdown table of ``rows`` (dicts with the same keys)."""
     if not rows:

@@ -24,7 +24,7 @@ from typing import Any
 
 from experiments import compare
 from experiments.harness import cli
-from experiments.harness.report import markdown_table, read_results, table
+from experiments.harness.report import markdown_table, ranking, read_results, table
 from experiments.paper import occupancy
 
 IMAGES_DIR = "../shared/data/images/div2k_fourier_features_test"
@@ -108,32 +108,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _grids(root: pathlib.Path) -> list[pathlib.Path]:
     return sorted(p.parent for p in root.glob("*/report.md"))
-
-
-def _verdicts(results: Sequence[Any], n_seeds: int) -> str:
-    """One line per activation: the optimizers ranked by median final PSNR, each with its
-    min-max over seeds, and which optimizers' worst seed beats Adam's best."""
-    import statistics
-
-    from experiments.harness.report import cells, finite
-
-    by_act: dict[str, list[tuple[float, float, float, str]]] = {}
-    for (act, opt), runs in cells(results).items():
-        vals = finite([r.final for r in runs])
-        if vals:
-            by_act.setdefault(act, []).append((statistics.median(vals), min(vals), max(vals),
-                                               opt))
-    lines = [f"Ranking by median final PSNR in dB (min to max over seeds), {n_seeds} seed(s), "
-             "at this scale only (not a claim about the paper's setting):"]
-    for act, xs in by_act.items():
-        ranked = " > ".join(f"{o} {m:.1f} ({lo:.1f} to {hi:.1f})"
-                            for m, lo, hi, o in sorted(xs, reverse=True))
-        adam_best = max((hi for _m, _lo, hi, o in xs if o == "adam"), default=None)
-        clear = [o for _m, lo, _hi, o in sorted(xs, reverse=True)
-                 if adam_best is not None and o != "adam" and lo > adam_best]
-        lines.append(f"- {act}: {ranked}; worst seed above Adam's best: "
-                     f"{', '.join(clear) if clear else 'none'}.")
-    return "\n".join(lines)
 
 
 def across_images(grids: Sequence[Sequence[Any]]) -> list[str]:
@@ -231,7 +205,8 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
             f"{first.get('batch_size')}, {epochs:g} epochs, seeds {seeds} "
             f"({len(seeds)} seed{'s' if len(seeds) != 1 else ''}).", "",
             markdown_table(table(results, TARGET, baseline="adam")),
-            _verdicts(results, len(seeds)), "",
+            ranking(results, "PSNR in dB", ".1f", context=f"{len(seeds)} seed(s), at "
+                    "this scale only (not a claim about the paper's setting)"), "",
         ]
         small = (first.get("size"), first.get("depth"), first.get("width"), epochs, seeds)
         if grid.name == "image_014" and small == (64, 3, 64, 10, [0, 1]):

@@ -29,7 +29,7 @@ from typing import Any
 
 from experiments import compare
 from experiments.harness import cli
-from experiments.harness.report import cells, finite, read_results
+from experiments.harness.report import cells, finite, ranking, read_results
 
 ARMADILLO = "../shared/data/meshes/armadillo.obj"
 ACTIVATIONS = ("gaussian", "relu_pe")
@@ -175,6 +175,7 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
             f"| {_reach(runs)} "
             f"| {_fmt(_median([x.get('time_per_step_s') for x in s]), '.3f')} |")
     lines.append("")
+    lines += [ranking(results, "uniform IoU", ".3f"), ""]
     lines += _verdicts(grouped, by_seed)
     if assets is not None:
         lines += _copy_assets(root, grouped, pathlib.Path(assets))

@@ -129,8 +129,7 @@ def test_fig1_verdicts_count_seeds_and_judge_against_the_companion_claim(tmp_pat
 
 
 def test_beyond_ranking_gives_spreads_and_clear_wins_over_adam(tmp_path):
-    from experiments.harness.report import RunResult
-    from experiments.paper.beyond import _verdicts
+    from experiments.harness.report import RunResult, ranking
 
     def run(opt, seed, final):
         return RunResult("sine", opt, tmp_path, {"metric": "psnr", "final_psnr": final,
@@ -139,11 +138,12 @@ def test_beyond_ranking_gives_spreads_and_clear_wins_over_adam(tmp_path):
     results = [run("adam", s, 20.0 + s) for s in range(5)]            # 20 .. 24
     results += [run("muon", s, 30.0 + s) for s in range(5)]           # all above 24
     results += [run("esgd", s, 10.0 + 5 * s) for s in range(5)]       # 10 .. 30, median 20
-    text = _verdicts(results, 5)
+    text = ranking(results, "PSNR in dB", ".1f", context="5 seeds")
+    assert text.startswith("Ranking by median final PSNR in dB (min to max over seeds), 5 seeds:")
     line = next(x for x in text.splitlines() if x.startswith("- sine:"))
     assert line.startswith("- sine: muon 32.0 (30.0 to 34.0) > adam 22.0 (20.0 to 24.0) > "
                            "esgd 20.0 (10.0 to 30.0)")
-    assert line.endswith("worst seed above Adam's best: muon.")
+    assert line.endswith("worst seed above adam's best: muon.")
 
 
 def test_beyond_across_images_counts_best_medians_and_clear_wins(tmp_path):
