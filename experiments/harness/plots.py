@@ -110,6 +110,18 @@ def seed_band(
         return xs, np.nanmedian(ys, axis=0), np.nanmin(ys, axis=0), np.nanmax(ys, axis=0)
 
 
+def clip_bands(ax: Any, top: float, factor: float = 10.0) -> bool:
+    """Cap a log-scale panel at ``factor`` x ``top`` (the highest median curve) when a band goes
+    far above it, as one diverged seed's loss does, and say so on the panel; returns whether it
+    capped."""
+    if not (np.isfinite(top) and top > 0 and ax.get_ylim()[1] > factor * top):
+        return False
+    ax.set_ylim(top=factor * top)
+    ax.text(0.01, 0.99, f"bands clipped at {factor:g}x the highest median", fontsize=7,
+            transform=ax.transAxes, va="top", color="gray")
+    return True
+
+
 def comparison_plots(
     out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Sequence[Rows]]], *,
     metric: str = "psnr", label: str = "PSNR (dB)",
@@ -138,6 +150,7 @@ def comparison_plots(
             1, len(groups), figsize=(4.5 * len(groups), 3.8), squeeze=False
         )
         for ax, group in zip(axes[0], groups, strict=True):
+            top = -np.inf  # the highest median: a collapsed seed's band must not hide the rest
             for g, run_label, seeds in runs:
                 band = seed_band(seeds, x, y) if g == group else None
                 if band is None:
@@ -145,10 +158,14 @@ def comparison_plots(
                 xs, mid, lo, hi = band
                 n = len(seeds)
                 line, = ax.plot(xs, mid, label=run_label + (f" (median of {n})" if n > 1 else ""))
+                finite_mid = np.asarray(mid, float)[np.isfinite(mid)]
+                top = max(top, finite_mid.max()) if finite_mid.size else top
                 if n > 1:
                     ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
                 if log:
                     ax.set_yscale("log")
+            if log:
+                clip_bands(ax, top)
             ax.set_title(group)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)

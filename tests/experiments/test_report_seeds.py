@@ -104,3 +104,26 @@ def test_grid_configs_with_seeds_give_one_run_directory_per_seed(tmp_path: pathl
                                                                 "--out", str(tmp_path)]))
     assert [(c.out, c.seed) for c in single] == [(str(tmp_path / "gaussian-esgd"), 7),
                                                  (str(tmp_path / "gaussian-adam"), 7)]
+
+
+def test_a_diverged_seed_band_is_clipped_near_the_medians() -> None:
+    from experiments.harness.plots import _pyplot, clip_bands
+
+    plt = _pyplot()
+    fig, ax = plt.subplots()
+    ax.set_yscale("log")
+    xs = np.arange(10)
+    ax.plot(xs, np.full(10, 0.5))
+    ax.fill_between(xs, np.full(10, 0.1), np.where(xs == 5, 1e21, 1.0))  # one seed blew up
+    assert ax.get_ylim()[1] > 1e20
+    assert clip_bands(ax, 0.5)
+    assert ax.get_ylim()[1] == pytest.approx(5.0)
+    assert any("clipped" in t.get_text() for t in ax.texts)
+    # A panel whose bands stay near the medians is left alone.
+    _, calm = plt.subplots()
+    calm.set_yscale("log")
+    calm.plot(xs, np.full(10, 0.5))
+    calm.fill_between(xs, np.full(10, 0.3), np.full(10, 0.9))
+    before = calm.get_ylim()
+    assert not clip_bands(calm, 0.5) and calm.get_ylim() == before
+    plt.close("all")
