@@ -163,3 +163,36 @@ def test_beyond_across_images_counts_best_medians_and_clear_wins(tmp_path):
     assert lines[0] == "Across the 2 images (same settings):"
     assert lines[1] == ("- gaussian: best median: muon on 1/2, esgd on 1/2; worst seed above "
                         "Adam's best seed, images: esgd 2/2, muon 1/2.")
+
+
+def test_beyond_reading_shows_only_for_the_grids_it_describes(tmp_path, monkeypatch):
+    import json
+    import shutil
+
+    from experiments.paper import beyond
+
+    def grid(name, size):
+        for opt in ("adam", "esgd"):
+            for seed in (0, 1):
+                run = tmp_path / name / f"sine-{opt}" / f"seed{seed}"
+                run.mkdir(parents=True)
+                (run / "metrics.csv").write_text("step,epoch,time_s,loss\n1,1,0.1,0.5\n")
+                (run / "summary.json").write_text(json.dumps({
+                    "metric": "psnr", "final_psnr": 20.0 + seed, "epochs": 10, "steps": 10,
+                    "config": {"seed": seed, "size": size, "depth": 3, "width": 64}}))
+        (tmp_path / name / "report.md").write_text("# report\n")
+
+    monkeypatch.setattr(beyond, "READ_GRIDS", {"a", "b"})
+    monkeypatch.setattr(beyond, "READ_SETTING", (64, 3, 64, 10, [0, 1]))
+    monkeypatch.setattr(beyond, "READING", ("Reading: the described run.",))
+    grid("a", 64)
+    grid("b", 64)
+    text = beyond.reproduction_section(tmp_path)
+    assert "Reading: the described run." in text and "Across the 2 images" in text
+    grid("c", 64)  # a grid the reading does not describe
+    assert "Reading: the described run." not in beyond.reproduction_section(tmp_path)
+    shutil.rmtree(tmp_path / "c")
+    grid("c", 32)
+    shutil.rmtree(tmp_path / "b")  # the right names but another size
+    monkeypatch.setattr(beyond, "READ_GRIDS", {"a", "c"})
+    assert "Reading: the described run." not in beyond.reproduction_section(tmp_path)
