@@ -163,7 +163,8 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
     Args:
       root: the ``--out`` of :func:`main` (one grid per image stem, each with ``report.md``).
       assets: if given, each grid's loss plots are copied there as
-        ``beyond_<stem>_loss_vs_steps.png`` / ``..._loss_vs_time.png`` and linked as
+        ``beyond_<stem>_loss_vs_steps.png``, ``..._loss_vs_time.png`` (the training MSE: PSNR on a
+        log scale, inverted) and ``..._psnr_vs_epoch.png``, linked as
         ``reproduction/NAME``.
 
     Returns:
@@ -222,7 +223,7 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
                       tuple(seeds)))
         if assets is not None:
             assets.mkdir(parents=True, exist_ok=True)
-            for plot in ("loss_vs_steps", "loss_vs_time"):
+            for plot in ("loss_vs_steps", "loss_vs_time", "psnr_vs_epoch"):
                 src = grid / f"{plot}.png"
                 if src.exists():
                     name = f"beyond_{grid.name}_{plot}.png"
