@@ -145,7 +145,7 @@ def _patch_seed(args: argparse.Namespace, fit: PatchFit, image: np.ndarray, seed
 
     done = out / "result.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return json.loads(done.read_text())  # its settings were checked by run_patches
     params, state = fit.init(seed)
     jax.block_until_ready(fit.step(params, state))  # compile outside the clock
     rows, elapsed = [], 0.0
@@ -168,7 +168,7 @@ def _patch_seed(args: argparse.Namespace, fit: PatchFit, image: np.ndarray, seed
     summary = image_task.run(image_task.make_config(parsed))
     adam_rows = read_metrics(adam_out / "metrics.csv")
     result = {
-        "seed": seed,
+        "seed": seed, "settings": _patch_settings(args),
         "lbfgs_patches": {"iterations": args.iterations, "final_psnr": rows[-1]["train_psnr"],
                           "seconds": elapsed,
                           "reached": time_to_target(rows, args.target_psnr)},
@@ -186,6 +186,11 @@ def _patch_seed(args: argparse.Namespace, fit: PatchFit, image: np.ndarray, seed
     return result
 
 
+def _patch_settings(args: argparse.Namespace) -> dict[str, Any]:
+    """The flags that a seed's result depends on (all but ``--seed(s)``, ``--out``)."""
+    return {k: v for k, v in sorted(vars(args).items()) if k not in ("seed", "seeds", "out")}
+
+
 def run_patches(args: argparse.Namespace) -> dict[str, Any]:
     """Patch-split L-BFGS against one Adam field, per seed in ``OUT/seedS``; writes
     ``OUT/patches.json`` (every seed) and ``OUT/patches_psnr_vs_time.png``."""
@@ -197,6 +202,15 @@ def run_patches(args: argparse.Namespace) -> dict[str, Any]:
     if any(s < 0 for s in seeds):
         raise UsageError(f"--seeds {seeds}: expected non-negative integers")
     out = pathlib.Path(args.out)
+    for s in seeds:  # a finished seed is reused only if it ran with these settings
+        done = out / f"seed{s}" / "result.json"
+        if done.is_file():
+            held = json.loads(done.read_text()).get("settings")
+            if held != _patch_settings(args):
+                diff = sorted(k for k in set(held or {}) | set(_patch_settings(args))
+                              if (held or {}).get(k) != _patch_settings(args).get(k))
+                raise UsageError(f"--out {out}: seed{s} ran with other settings "
+                                 f"({', '.join(diff)}); expected the same flags or another --out")
     image = load_image(args.image or None, args.size)
     split_patches(image, args.grid)  # checks the grid before any work
     out.mkdir(parents=True, exist_ok=True)

@@ -92,6 +92,10 @@ def test_patches_over_seeds_reuses_finished_seeds_and_its_section_reports_the_sp
     rows = [line for line in text.splitlines() if line.startswith(("| L-BFGS", "| Adam"))]
     assert len(rows) == 2 and all(row.endswith("/3 |") for row in rows)
     assert companion.main([*argv[:-4], "-1", "--out", str(out)]) == 2  # a negative seed
+    # A finished seed with other settings is refused before any work, not silently reused.
+    other = [a if a != "10" else "12" for a in argv]  # --iterations 12
+    assert companion.main(other) == 2
+    assert (out / "seed0" / "result.json").stat().st_mtime_ns == first
 
 
 def test_fig1_verdicts_count_seeds_and_judge_against_the_companion_claim(tmp_path):
