@@ -178,6 +178,27 @@ def table(
     return out
 
 
+def finals_by_activation(results: Sequence[RunResult]) -> dict[str, dict[str, list[float]]]:
+    """activation -> optimizer -> the finite final metrics of its seeds (cells with none are
+    left out)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for (act, opt), runs in cells(results).items():
+        vals = finite([r.final for r in runs])
+        if vals:
+            out.setdefault(act, {})[opt] = vals
+    return out
+
+
+def clear_wins(finals: dict[str, list[float]], baseline: str = "adam") -> list[str]:
+    """The optimizers of one activation's ``finals`` whose worst seed beats ``baseline``'s best
+    (none without a baseline), best median first."""
+    if baseline not in finals:
+        return []
+    best = max(finals[baseline])
+    ranked = sorted(finals, key=lambda o: statistics.median(finals[o]), reverse=True)
+    return [o for o in ranked if o != baseline and min(finals[o]) > best]
+
+
 def ranking(results: Sequence[RunResult], label: str, spec: str, *, baseline: str = "adam",
             context: str = "") -> str:
     """Markdown lines, one per activation: the optimizers ranked by median final metric, each
@@ -190,20 +211,14 @@ def ranking(results: Sequence[RunResult], label: str, spec: str, *, baseline: st
       baseline: the optimizer a clear win is measured against.
       context: said after the heading (the seeds and the scale, say).
     """
-    by_act: dict[str, list[tuple[float, float, float, str]]] = {}
-    for (act, opt), runs in cells(results).items():
-        vals = finite([r.final for r in runs])
-        if vals:
-            by_act.setdefault(act, []).append((statistics.median(vals), min(vals), max(vals),
-                                               opt))
     lines = [f"Ranking by median final {label} (min to max over seeds)"
              + (f", {context}" if context else "") + ":"]
-    for act, xs in by_act.items():
-        ranked = " > ".join(f"{o} {m:{spec}} ({lo:{spec}} to {hi:{spec}})"
-                            for m, lo, hi, o in sorted(xs, reverse=True))
-        best = max((hi for _m, _lo, hi, o in xs if o == baseline), default=None)
-        clear = [o for _m, lo, _hi, o in sorted(xs, reverse=True)
-                 if best is not None and o != baseline and lo > best]
+    for act, finals in finals_by_activation(results).items():
+        ranked = " > ".join(
+            f"{o} {statistics.median(v):{spec}} ({min(v):{spec}} to {max(v):{spec}})"
+            for o, v in sorted(finals.items(), key=lambda x: statistics.median(x[1]),
+                               reverse=True))
+        clear = clear_wins(finals, baseline)
         lines.append(f"- {act}: {ranked}; worst seed above {baseline}'s best: "
                      f"{', '.join(clear) if clear else 'none'}.")
     return "\n".join(lines)

@@ -124,27 +124,22 @@ def across_images(grids: Sequence[Sequence[Any]]) -> list[str]:
     many images each optimizer's worst seed beat Adam's best seed."""
     import statistics
 
-    from experiments.harness.report import cells, finite
+    from experiments.harness.report import clear_wins, finals_by_activation
 
     best: dict[str, dict[str, int]] = {}
     clear: dict[str, dict[str, int]] = {}
     n_images: dict[str, int] = {}
     for results in grids:
-        by_act: dict[str, dict[str, list[float]]] = {}
-        for (act, opt), runs in cells(results).items():
-            vals = finite([r.final for r in runs])
-            if vals:
-                by_act.setdefault(act, {})[opt] = vals
-        for act, opts in by_act.items():
+        for act, opts in finals_by_activation(results).items():
             n_images[act] = n_images.get(act, 0) + 1
             top = max(opts, key=lambda o: statistics.median(opts[o]))
             best.setdefault(act, {}).setdefault(top, 0)
             best[act][top] += 1
-            adam_best = max(opts["adam"]) if "adam" in opts else None
-            for opt, vals in opts.items():
-                if opt != "adam" and adam_best is not None:
+            if "adam" in opts:
+                won = clear_wins(opts, "adam")
+                for opt in opts.keys() - {"adam"}:
                     clear.setdefault(act, {}).setdefault(opt, 0)
-                    clear[act][opt] += min(vals) > adam_best
+                    clear[act][opt] += opt in won
     lines = [f"Across the {len(grids)} images (same settings):"]
     for act in sorted(n_images):
         n = n_images[act]

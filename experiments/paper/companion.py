@@ -359,19 +359,20 @@ def fig1_verdicts(results: Sequence[Any], target: float) -> list[str]:
             f"- {act}: L-BFGS reached {target:g} dB in fewer iterations than Adam on "
             f"{by_iter}; in less time on {by_time}; it ended higher after the "
             f"same iterations on {higher}/{len(common)}, median final PSNR "
-            f"{_spread([lb[s].final for s in common if lb[s].final])} vs "
-            f"{_spread([ad[s].final for s in common if ad[s].final])} dB.")
+            f"{_spread([lb[s].final for s in common])} vs "
+            f"{_spread([ad[s].final for s in common])} dB.")
     return [*out, ""] if out else []
 
 
-def _spread(values: Sequence[float], spec: str = ".2f") -> str:
-    """``median (min to max)`` of ``values``; ``-`` for none."""
-    import statistics
+def _spread(values: Sequence[float | None], spec: str = ".2f") -> str:
+    """``median (min to max)`` of ``values`` (:func:`experiments.harness.report.spread`); ``-``
+    for none."""
+    from experiments.harness.report import spread
 
-    if not values:
+    stats = spread(values)
+    if stats is None:
         return "-"
-    med, lo, hi = (format(v, spec) for v in (statistics.median(values), min(values),
-                                               max(values)))
+    med, lo, hi = (format(v, spec) for v in stats)
     return med if len(values) == 1 else f"{med} ({lo} to {hi})"
 
 
