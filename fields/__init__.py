@@ -4,6 +4,10 @@
 ``wavelet``, ``sinc``, ``relu``, ``relu_pe``, plus the ``wire`` extra) at their reference
 settings; ``fields.RadianceField`` / ``fields.make_radiance`` the GARF-style NeRF field.
 
+``pip install jaxprecond`` installs this folder as the package ``jaxprecond_fields`` (``import
+jaxprecond_fields as fields``); from the repository root it is also importable as ``fields``, the
+name the experiments and tests use. Its modules import each other relatively, so both work.
+
 Example:
     >>> import jax, jax.numpy as jnp, fields
     >>> model = fields.make("gaussian")
@@ -12,7 +16,7 @@ Example:
     (16, 3)
 """
 
-from fields.activations import (
+from .activations import (
     ACTIVATIONS,
     complex_gabor,
     gaussian,
@@ -21,12 +25,12 @@ from fields.activations import (
     sinc,
     sine,
 )
-from fields.encoding import encoded_dim, positional_encoding
-from fields.field import ACTIVATION_DEFAULTS, NeuralField
-from fields.initializers import INIT_SCHEMES, layer_initializers, siren_bound, torch_bound, uniform
-from fields.mlp import DenseFactory, mlp
-from fields.radiance import RADIANCE_ACTIVATIONS, RadianceField
-from fields.registry import FIELD_NAMES, allowed_overrides, make, make_radiance
+from .encoding import encoded_dim, positional_encoding
+from .field import ACTIVATION_DEFAULTS, NeuralField
+from .initializers import INIT_SCHEMES, layer_initializers, siren_bound, torch_bound, uniform
+from .mlp import DenseFactory, mlp
+from .radiance import RADIANCE_ACTIVATIONS, RadianceField
+from .registry import FIELD_NAMES, allowed_overrides, make, make_radiance
 
 __all__ = [
     "ACTIVATIONS",

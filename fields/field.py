@@ -10,7 +10,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from fields.activations import (
+from .activations import (
     ACTIVATIONS,
     complex_gabor,
     gaussian,
@@ -19,9 +19,9 @@ from fields.activations import (
     sinc,
     sine,
 )
-from fields.encoding import positional_encoding
-from fields.initializers import INIT_SCHEMES, layer_initializers
-from fields.mlp import DenseFactory, mlp
+from .encoding import positional_encoding
+from .initializers import INIT_SCHEMES, layer_initializers
+from .mlp import DenseFactory, mlp
 
 __all__ = ["ACTIVATION_DEFAULTS", "NeuralField", "check_field_config"]
 

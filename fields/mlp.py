@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from fields.initializers import layer_initializers
+from .initializers import layer_initializers
 
 __all__ = ["Activate", "DenseFactory", "mlp"]
 

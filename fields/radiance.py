@@ -8,10 +8,10 @@ import jax
 import jax.numpy as jnp
 from flax import linen as nn
 
-from fields.activations import gaussian
-from fields.encoding import positional_encoding
-from fields.field import _check_init_and_dtypes, _is_int, _is_positive_number
-from fields.mlp import DenseFactory, mlp
+from .activations import gaussian
+from .encoding import positional_encoding
+from .field import _check_init_and_dtypes, _is_int, _is_positive_number
+from .mlp import DenseFactory, mlp
 
 __all__ = ["RADIANCE_ACTIVATIONS", "RadianceField", "check_radiance_config"]
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from fields.field import ACTIVATION_DEFAULTS, NeuralField, check_field_config
-from fields.radiance import RadianceField, check_radiance_config
+from .field import ACTIVATION_DEFAULTS, NeuralField, check_field_config
+from .radiance import RadianceField, check_radiance_config
 
 __all__ = ["FIELD_NAMES", "allowed_overrides", "make", "make_radiance"]
 

@@ -3,8 +3,10 @@
     python notebooks/build.py            # rewrites notebooks/*.ipynb
     python notebooks/build.py --out DIR  # writes them elsewhere (the tests compare the two)
 
-Every notebook starts with the same two cells: one that installs the project when it is not
-importable (and does nothing when it is), and the single parameter ``TINY`` that switches between
+Every notebook starts with the same two cells: one that puts the root of the repository checkout
+on ``sys.path`` for the research harness (``experiments/``, which pip does not install), cloning
+and installing the repository first when the project is not importable (e.g. on Colab), and the
+single parameter ``TINY`` that switches between
 a seconds-long configuration (what the tests execute, ``JAXPRECOND_NOTEBOOK_TINY=1``) and the
 full one.
 """
@@ -21,15 +23,28 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 HERE = pathlib.Path(__file__).resolve().parent
 
 INSTALL = """\
-# Installs jaxprecond (with the extras the notebooks use) when it is not importable, e.g. on a
-# fresh Colab runtime. Where it is already installed this cell does nothing.
+# pip installs jaxprecond and its neural fields (as jaxprecond_fields); the research harness
+# (experiments/, whose image loading these notebooks use) runs from a checkout of the repository.
+# This cell puts the checkout this notebook sits in on sys.path; on a fresh runtime (e.g. Colab)
+# it clones REPO_URL and installs that clone (with the extras the notebooks use) first.
 REPO_URL = "https://github.com/REPLACE-WITH-OWNER/jaxprecond"  # the project's git repository
 
+import pathlib
+import sys
+
+here = pathlib.Path.cwd().resolve()
+ROOT = next((p for p in (here, *here.parents) if (p / "experiments" / "harness").is_dir()),
+            here / "jaxprecond")
 try:
     import jaxprecond  # noqa: F401
+    import jaxprecond_fields  # noqa: F401
 except ImportError:
-    %pip install -q "jaxprecond[experiments] @ git+{REPO_URL}"
+    if not ROOT.is_dir():
+        !git clone -q --depth 1 {REPO_URL} {ROOT}
+    %pip install -q "{ROOT}[experiments]"
     # If pip upgraded jax on this runtime, restart the runtime once and run all cells again.
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 """
 
 TINY = """\
@@ -65,8 +80,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-import fields
 import jaxprecond
+import jaxprecond_fields as fields
 
 
 def mse_loss(model):
@@ -414,8 +429,8 @@ def notebook_03() -> list:
         import numpy as np
         import optax
 
-        import fields
         import jaxprecond
+        import jaxprecond_fields as fields
 
         devices = jax.devices()
         print(f"{len(devices)} device(s):", devices)
