@@ -8,7 +8,6 @@ after a checkpoint is saved.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -57,7 +56,9 @@ def add_run_args(
                        help="epochs over which the schedule decays (default: --epochs)")
     model.add_argument("--opt-arg", action="append", default=[], metavar="KEY=VALUE",
                        help="extra optimizer option, e.g. bias_correction=reference "
-                            "(repeatable); OPTIMIZER.KEY=VALUE applies to one optimizer only")
+                            "(repeatable); OPTIMIZER.KEY=VALUE applies to one optimizer only; "
+                            "checked against the optimizer's parameters and converted to "
+                            "their types (none for None) before the run starts")
     run = parser.add_argument_group("training")
     run.add_argument("--epochs", type=int, default=200,
                      help="passes over the training examples (default %(default)s)")
@@ -92,17 +93,21 @@ def add_run_args(
                       help="this process's id (default: $JAX_PROCESS_ID)")
 
 
-def parse_opt_args(items: Sequence[str]) -> dict[str, Any]:
-    """``["k=v", ...]`` -> dict; values read as JSON when they parse (numbers, true, null)."""
-    out: dict[str, Any] = {}
+def parse_opt_args(items: Sequence[str]) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}``, the values as text: each optimizer converts them to its
+    builder's parameter types (:func:`opt_args_for`)."""
+    out: dict[str, str] = {}
     for item in items:
         key, sep, text = item.partition("=")
         if not sep or not all(part.isidentifier() for part in key.split(".", 1)):
             raise UsageError(f"--opt-arg {item!r}: expected KEY=VALUE or OPTIMIZER.KEY=VALUE")
-        try:
-            out[key] = json.loads(text)
-        except ValueError:
-            out[key] = text
+        scope, dot, _ = key.partition(".")
+        if dot and scope not in optimizers.names():
+            raise UsageError(
+                f"--opt-arg {item}: {scope!r} is not an optimizer; expected KEY=VALUE, or "
+                f"OPTIMIZER.KEY=VALUE with OPTIMIZER one of {', '.join(optimizers.names())}"
+            )
+        out[key] = text
     return out
 
 
@@ -114,6 +119,26 @@ def options_for(optimizer: str, opt_args: dict[str, Any]) -> dict[str, Any]:
         if name and scope == optimizer:
             out[name] = value
     return out
+
+
+def opt_args_for(
+    optimizer: str, items: Sequence[str], *, learning_rate: float = 1.0
+) -> dict[str, Any]:
+    """The ``--opt-arg`` ``items`` that apply to ``optimizer``, checked against its builder's
+    signature, converted to its parameter types and tried in one build, before any work.
+
+    Raises:
+      UsageError: a malformed item, an option the optimizer does not take, a value that does not
+        convert, or one the optimizer rejects; the message names it.
+    """
+    from experiments.optimizers.registry import validate_options
+
+    opt_args = parse_opt_args(items)
+    options = options_for(optimizer, opt_args)
+    keys = {k: (f"{optimizer}.{k}" if f"{optimizer}.{k}" in opt_args else k) for k in options}
+    # A bad --lr is reported by the config's own check, not blamed on the options.
+    trial_lr = learning_rate if learning_rate > 0 else 1.0
+    return validate_options(optimizer, options, learning_rate=trial_lr, keys=keys)
 
 
 def run_settings(
@@ -149,7 +174,7 @@ def run_settings(
         batch_size = num_examples if full else default_batch_size
     return dict(
         activation=activation, depth=args.depth, width=args.width, optimizer=optimizer,
-        opt_args=options_for(optimizer, parse_opt_args(args.opt_arg)), learning_rate=lr,
+        opt_args=opt_args_for(optimizer, args.opt_arg, learning_rate=lr), learning_rate=lr,
         schedule=args.schedule, final_lr=args.final_lr, decay_epochs=args.decay_epochs,
         epochs=args.epochs, batch_size=batch_size, seed=args.seed, parallel=args.parallel,
         out=out or args.out or f"{default_out}/{activation}-{optimizer}", resume=args.resume,

@@ -33,11 +33,15 @@ setting, and ``--lr`` overrides any of them. ``sinc`` uses the Gaussian values.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import inspect
+import json
+import types
+import typing
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal, Union
 
 import optax
 
@@ -130,6 +134,7 @@ def lazy_builder(module: str, attr: str, **fixed: Any) -> Builder:
     build.__name__ = f"build_{attr}"
     build.__doc__ = f"Builds {module}.{attr} (with {fixed})."
     build.target = (module, attr)  # type: ignore[attr-defined]
+    build.fixed = dict(fixed)  # type: ignore[attr-defined]
     return build
 
 
@@ -183,23 +188,349 @@ def build(
 ) -> optax.GradientTransformationExtraArgs:
     """Build the optimizer registered as ``name``.
 
-    Unknown or ill-typed ``options`` raise :class:`UsageError` naming the option.
+    Options its builder does not take, or whose values it rejects (``TypeError``/``ValueError``
+    while building), raise :class:`UsageError` naming them. Command-line text is converted by
+    :func:`check_options` (the harness does so before any work, see :func:`validate_options`).
     """
     spec = get(name)
     try:
         return spec.build(learning_rate, seed=seed, axis_name=axis_name, **options)
-    except TypeError as exc:
-        if options and ("argument" in str(exc) or "keyword" in str(exc)):
-            raise UsageError(
-                f"--opt-arg {options}: not accepted by optimizer {name!r} ({exc})"
-            ) from None
-        raise
-    except ValueError as exc:
-        if options:
-            raise UsageError(
-                f"--opt-arg {options}: rejected by optimizer {name!r} ({exc})"
-            ) from None
-        raise
+    except (TypeError, ValueError) as exc:
+        error = _build_error(name, options, exc)
+        if error is None:
+            raise
+        raise error from None
+
+
+def _build_error(
+    name: str, options: Mapping[str, Any], exc: Exception, keys: Mapping[str, str] | None = None
+) -> UsageError | None:
+    """The :class:`UsageError` for ``exc`` raised while building ``name`` with ``options``, or
+    ``None`` when it is not about the options (re-raise it)."""
+    if not options:
+        return None
+    keys = keys or {}
+    given = ", ".join(f"{keys.get(k, k)}={_show(v)}" for k, v in options.items())
+    if isinstance(exc, TypeError):
+        if "argument" in str(exc) or "keyword" in str(exc):
+            return UsageError(f"--opt-arg {given}: not accepted by optimizer {name!r} ({exc})")
+        return None
+    return UsageError(f"--opt-arg {given}: rejected by optimizer {name!r} ({exc})")
+
+
+def _show(value: Any) -> str:
+    return value if isinstance(value, str) else repr(value)
+
+
+# --- --opt-arg: options checked against the builder's signature, text converted to its types ---
+#
+# A parameter's annotation is read as a set of alternatives: ``None``, ``bool``, ``int``,
+# ``float``, ``str``, a ``Literal``'s choices, ``_ANY`` (anything: the text is read as a JSON
+# literal, as before) and ``_OTHER`` (a type the command line cannot spell, e.g. a schedule or an
+# array: ignored beside the others; alone, the default's type decides, else anything goes).
+
+_ANY = "any"
+_OTHER = "other"
+_NONE_WORDS = ("none", "null")
+_TRUE_WORDS = ("true", "yes", "on", "1")
+_FALSE_WORDS = ("false", "no", "off", "0")
+# Builder arguments the harness sets itself (registry ``build`` passes them by keyword).
+_HARNESS_ARGS = {"seed": "--seed", "axis_name": "--parallel (the harness sets it)"}
+
+
+@dataclasses.dataclass(frozen=True)
+class _Option:
+    """One keyword the builder of an optimizer takes."""
+
+    name: str
+    alternatives: tuple[Any, ...]
+    annotation: str  # as written, for messages ("" when there is none)
+    default: Any = inspect.Parameter.empty
+
+
+def builder_function(name: str) -> Callable[..., Any]:
+    """The function behind optimizer ``name``'s builder: ``module.attr`` of a
+    :func:`lazy_builder` (imported now) or of an optax alias, else the builder itself."""
+    build_fn = get(name).build
+    target = getattr(build_fn, "target", None)
+    if target is not None:
+        module, attr = target
+        fn = getattr(importlib.import_module(module), attr, None)
+        if callable(fn):
+            return fn
+    return build_fn
+
+
+def _options_of(name: str) -> tuple[dict[str, _Option], str | None, bool]:
+    """``(options, learning-rate parameter, takes **kwargs)`` of optimizer ``name``'s builder."""
+    fn = builder_function(name)
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):  # no signature (a builtin): take anything
+        return {}, None, True
+    try:
+        hints = typing.get_type_hints(inspect.unwrap(fn))
+    except Exception:  # an annotation that does not resolve: read each one's text below
+        hints = {}
+    options: dict[str, _Option] = {}
+    lr_param, open_kwargs = None, False
+    for i, p in enumerate(params):
+        if p.kind is p.VAR_KEYWORD:
+            open_kwargs = True
+            continue
+        if i == 0 and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+            lr_param = p.name  # the builder passes the learning rate positionally
+            continue
+        if p.kind in (p.POSITIONAL_ONLY, p.VAR_POSITIONAL) or p.name in _HARNESS_ARGS:
+            continue
+        if p.name in hints:
+            alternatives = _alternatives(hints[p.name])
+        elif isinstance(p.annotation, str):
+            alternatives = _alternatives_of_text(p.annotation)
+        elif p.annotation is not p.empty:
+            alternatives = _alternatives(p.annotation)
+        else:
+            alternatives = ()
+        if not any(a is not _OTHER for a in alternatives):  # nothing usable: the default's type
+            default_type = type(p.default)
+            alternatives = (default_type,) if default_type in (bool, int, float, str) else (_ANY,)
+        annotation = p.annotation if isinstance(p.annotation, str) else _hint_text(p.annotation)
+        options[p.name] = _Option(p.name, tuple(alternatives), annotation, p.default)
+    return options, lr_param, open_kwargs
+
+
+def _alternatives(hint: Any) -> tuple[Any, ...]:
+    """The alternatives of a resolved type hint."""
+    if hint is Any or hint is object:
+        return (_ANY,)
+    if hint is None or hint is type(None):
+        return (None,)
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return (tuple(typing.get_args(hint)),)
+    if origin is Union or origin is types.UnionType:
+        return tuple(a for arg in typing.get_args(hint) for a in _alternatives(arg))
+    if origin is typing.Annotated:
+        return _alternatives(typing.get_args(hint)[0])
+    if hint in (bool, int, float, str):
+        return (hint,)
+    return (_OTHER,)
+
+
+_NAMED = {"None": None, "bool": bool, "int": int, "float": float, "str": str, "Any": _ANY,
+          "object": _ANY}
+
+
+def _alternatives_of_text(text: str) -> tuple[Any, ...]:
+    """The alternatives of an annotation that did not resolve, read from its text
+    (``from __future__ import annotations``): ``float | None``, ``Literal['a', 'b']``, ..."""
+    try:
+        return _alternatives_of_node(ast.parse(text, mode="eval").body)
+    except (SyntaxError, ValueError):
+        return (_OTHER,)
+
+
+def _alternatives_of_node(node: ast.expr) -> tuple[Any, ...]:
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.BitOr):
+        return _alternatives_of_node(node.left) + _alternatives_of_node(node.right)
+    if isinstance(node, ast.Constant):
+        if node.value is None:
+            return (None,)
+        return _alternatives_of_text(node.value) if isinstance(node.value, str) else (_OTHER,)
+    if isinstance(node, ast.Name):
+        return (_NAMED.get(node.id, _OTHER),)
+    if isinstance(node, ast.Subscript):
+        head = node.value.attr if isinstance(node.value, ast.Attribute) else getattr(
+            node.value, "id", "")
+        items = list(node.slice.elts) if isinstance(node.slice, ast.Tuple) else [node.slice]
+        if head == "Literal":
+            return (tuple(ast.literal_eval(item) for item in items),)
+        if head in ("Optional", "Union"):
+            return tuple(a for item in items for a in _alternatives_of_node(item)) + (
+                (None,) if head == "Optional" else ())
+        if head == "Annotated":
+            return _alternatives_of_node(items[0])
+    return (_OTHER,)
+
+
+def _hint_text(hint: Any) -> str:
+    """A resolved annotation, short: ``float | None``, ``Literal['a', 'b']``, ``Array | int``."""
+    if hint is inspect.Parameter.empty:
+        return ""
+    if hint is None or hint is type(None):
+        return "None"
+    origin = typing.get_origin(hint)
+    if origin is Union or origin is types.UnionType:
+        parts = [_hint_text(arg) for arg in typing.get_args(hint)]
+        return " | ".join(dict.fromkeys(parts))
+    if origin is Literal:
+        return f"Literal[{', '.join(repr(c) for c in typing.get_args(hint))}]"
+    if isinstance(hint, type):
+        return hint.__name__
+    return str(hint).replace("typing.", "").replace("collections.abc.", "")
+
+
+def _expected(alternatives: tuple[Any, ...]) -> str:
+    """What a value of these alternatives looks like, in words."""
+    words: list[str] = []
+    choices = [c for a in alternatives if isinstance(a, tuple) for c in a]
+    if choices:
+        words.append("one of " + ", ".join(repr(c) for c in choices))
+    if int in alternatives and float not in alternatives:
+        words.append("an integer")
+    if float in alternatives:
+        words.append("a number")
+    if bool in alternatives and not {int, float} & set(alternatives):
+        words.append("true or false")
+    if str in alternatives:
+        words.append("a string")
+    if None in alternatives:
+        words.append("None")
+    if len(words) < 2:
+        return words[0] if words else "a value"
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _literal(text: str) -> Any:
+    """Text read as a JSON literal when it is one (numbers, true, null, lists), else the text."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+class _NoMatch(Exception):
+    pass
+
+
+def _convert(text: str, alternatives: tuple[Any, ...]) -> Any:
+    """``text`` as a value of one of ``alternatives``; :class:`_NoMatch` if it is none."""
+    s = text.strip()
+    if _ANY in alternatives:
+        if None in alternatives and s.lower() in _NONE_WORDS:
+            return None
+        return _literal(s)
+    for alt in alternatives:  # a Literal's choices first: "none" may be one of them
+        if isinstance(alt, tuple):
+            for choice in alt:
+                if s == (choice if isinstance(choice, str) else json.dumps(choice)):
+                    return choice
+    if None in alternatives and s.lower() in _NONE_WORDS:
+        return None
+    if int in alternatives:
+        try:
+            return int(s)
+        except ValueError:
+            pass
+    if float in alternatives:
+        try:
+            return float(s)
+        except ValueError:
+            pass
+    if bool in alternatives:
+        if s.lower() in _TRUE_WORDS:
+            return True
+        if s.lower() in _FALSE_WORDS:
+            return False
+    if str in alternatives:
+        return s
+    if all(a is _OTHER for a in alternatives):
+        return _literal(s)
+    raise _NoMatch
+
+
+def check_options(
+    name: str, options: Mapping[str, Any], *, keys: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """Check ``options`` (``--opt-arg`` text) against optimizer ``name``'s builder.
+
+    Every key must be a keyword of the function behind the builder (e.g. ``jaxprecond.esgd``;
+    any key if it takes ``**options``, whose values are then read as JSON literals), other than
+    the learning rate, ``seed`` and ``axis_name`` which the harness sets. Text values are
+    converted to the parameter's annotated type (``float``, ``int``, ``bool``, ``str``,
+    ``Literal[...]`` choices, ``X | None`` with ``none``; the default's type where the annotation
+    says nothing usable); values that are not text (a config built in code) pass unchanged.
+
+    Args:
+      name: a registered optimizer.
+      options: option name -> value.
+      keys: option name -> how the command line spelled it (e.g. ``esgd.clip``), for messages.
+
+    Returns:
+      The options with converted values.
+
+    Raises:
+      UsageError: an unknown key or a value that does not convert, naming it and what is
+        expected.
+    """
+    if not options:
+        return {}
+    keys = keys or {}
+    known, lr_param, open_kwargs = _options_of(name)
+    out: dict[str, Any] = {}
+    for key, value in options.items():
+        spelled = keys.get(key, key)
+        if key == lr_param or key == "learning_rate":
+            raise UsageError(f"--opt-arg {spelled}={_show(value)}: the learning rate is set by "
+                             "--lr (and --schedule), not by --opt-arg")
+        if key in _HARNESS_ARGS:
+            raise UsageError(f"--opt-arg {spelled}={_show(value)}: {key} is set by "
+                             f"{_HARNESS_ARGS[key]}, not by --opt-arg")
+        option = known.get(key)
+        if option is None:
+            if not open_kwargs:
+                accepted = ", ".join(known) if known else "none (it takes no options)"
+                raise UsageError(f"--opt-arg {spelled}={_show(value)}: optimizer {name!r} has "
+                                 f"no option {key!r}; expected one of {accepted}")
+            out[key] = _literal(value.strip()) if isinstance(value, str) else value
+            continue
+        if not isinstance(value, str):
+            out[key] = value
+            continue
+        try:
+            out[key] = _convert(value, option.alternatives)
+        except _NoMatch:
+            if option.annotation:
+                about = f"parameter {key}: {option.annotation}"
+            else:
+                about = f"parameter {key}, default {option.default!r}"
+            raise UsageError(f"--opt-arg {spelled}={value!r}: expected "
+                             f"{_expected(option.alternatives)} (optimizer {name!r}, {about})"
+                             ) from None
+    return out
+
+
+def validate_options(
+    name: str,
+    options: Mapping[str, Any],
+    *,
+    learning_rate: float = 1.0,
+    keys: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """:func:`check_options`, then build the optimizer once with the converted options, so
+    that the transform's own checks (e.g. ``clip=-1``) fail now, before any data or compilation.
+
+    The trial build is skipped for optimizers whose options come partly from the task
+    (``task_options``, e.g. K-FAC's loss and example batch); their options are checked when the
+    run builds them.
+
+    Returns:
+      The converted options.
+
+    Raises:
+      UsageError: as :func:`check_options`, or the builder rejected the options.
+    """
+    converted = check_options(name, options, keys=keys)
+    spec = get(name)
+    if converted and spec.task_options is None:
+        try:
+            spec.build(learning_rate, seed=0, axis_name=None, **converted)
+        except (TypeError, ValueError) as exc:
+            error = _build_error(name, options, exc, keys)  # as typed on the command line
+            if error is None:
+                raise
+            raise error from None
+    return converted
 
 
 def learning_rate_schedule(

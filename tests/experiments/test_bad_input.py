@@ -72,8 +72,9 @@ def test_out_dir_holding_a_run_needs_resume_and_the_same_settings(capsys, esgd_r
     _expect_usage_error(capsys, tiny_args(esgd_reference, "--epochs", "2", "--resume",
                                           "--seed", "1"),
                         str(esgd_reference), "different run", "seed")
+    # (without ESGD's --opt-args, which Adam does not take and which are checked first)
     _expect_usage_error(capsys, tiny_args(esgd_reference, "--epochs", "2", "--resume",
-                                          "--optimizer", "adam"),
+                                          "--optimizer", "adam", esgd=False),
                         str(esgd_reference), "optimizer")
     _expect_usage_error(capsys, tiny_args(esgd_reference, "--epochs", "1", "--resume"),
                         "--epochs 1", "at least 2")
