@@ -1,42 +1,54 @@
 """The shared engine of every HVP-based diagonal preconditioner in jaxprecond.
 
-ESGD, ESGD-max, AdaHessian (all three variants) and the paper's preconditioned SGD differ only in
-*which* statistic of a Hessian-vector product they accumulate, *how* they accumulate it, how often
-they refresh it and how they correct its bias. :func:`scale_by_curvature` implements that once;
-the public optimizers are thin configurations of it.
+ESGD, ESGD-max, AdaHessian (all its variants) and the paper's preconditioned SGD differ only in
+*which* statistic of a Hessian-vector product they accumulate, *how* they accumulate it, how they
+turn the accumulator into the diagonal ``D``, how often they refresh it and how they correct its
+bias. :func:`scale_by_curvature` implements that once; the public optimizers are thin
+configurations of it.
 
 The update, for gradient ``g`` at step ``t`` (1-based) after ``n`` curvature refreshes, is::
 
-    on refresh steps:  s   = statistic(estimate)            # e.g. (Hv)^2 for equilibration
+    on refresh steps:  s   = statistic(estimate)            # e.g. (Hv)^2 or v * Hv
                        nu  = b2 * nu + (1 - b2) * s          # 'ema'
                            | max(b2 * nu, s)                 # 'max'
+                           | nu + (s - nu) / n               # 'mean' (equal weights)
                            | nu + s                          # 'sum'
     every step:        mu  = b1 * mu + (1 - b1) * g
-                       u   = mu_hat / ((sqrt(nu / c))**k + eps) * lr_scale
+                       D   = diagonal_fn(nu / c)             # sqrt for a second moment,
+                                                             # abs for a signed diagonal
+                       u   = mu_hat / (D**k + eps) * lr_scale
 
 with ``c = 1 - b2**n`` ('per_refresh', correct), ``1 - b2**t`` ('reference', what the paper's
-PyTorch code does), or 1 ('none'); ``lr_scale = 1 - lr_warmup**n`` for ESGD-max.
+PyTorch code does), or 1 ('none'); ``lr_scale = 1 - lr_warmup**n`` for ESGD-max. Every
+preconditioner therefore divides the gradient by its own ``D`` (power -1, the paper's change of
+variables, eqs. 2-5 of v1): ``D = sqrt(mean (Hv)**2) -> ||H_i,:||`` for equilibration and
+``D = |mean v * Hv| -> |diag H|`` for Jacobi. The Jacobi estimate is averaged *signed* and its
+absolute value taken afterwards: with a Rademacher ``v``, ``(v * Hv)**2 == (Hv)**2``, so
+squaring each probe's estimate before averaging would estimate the row norms instead.
 
 Safeguards against a collapse (all off by default, i.e. the reference behaviour; see
 ``docs/ROBUSTNESS.md``). With one Rademacher probe, ``(Hv)_i**2`` can be tiny for a coordinate
 whose row of ``H`` is not, and dividing by its square root gives that coordinate a huge step:
 
 - ``warmup_probes=K``: refreshes during the warm-up average ``K`` probes (``K`` HVPs each);
-- ``curvature_floor=r``: the root is floored at ``r`` times its mean over the leaf,
-  ``max(sqrt(nu / c), r * mean(sqrt(nu / c)))``;
+- ``curvature_floor=r``: ``D`` is floored at ``r`` times its mean over the leaf,
+  ``max(D, r * mean(D))``;
 - ``clip=rho``: every entry of ``u`` is clipped to ``[-rho, rho]`` (as ``optax.contrib.sophia``
   clips its ratio to ``[-1, 1]``), so no step exceeds ``rho * lr``;
 - ``lr_warmup_steps=N``: ``lr_scale`` also ramps linearly from ``1/N`` to 1 over the first ``N``
   steps.
 
 The state keeps two diagnostics of the last refresh step's update (:func:`curvature_diagnostics`):
-the largest ``|u|`` entry before clipping and the fraction of coordinates whose root is below
+the largest ``|u|`` entry before clipping and the fraction of coordinates whose ``D**k`` is below
 ``eps``.
 
 The refresh schedule runs *inside* the jitted update with ``jax.lax.cond``: steps that do not
 refresh pay no HVP. Under ``jax.vmap`` a ``cond`` on a batched predicate becomes a ``select``
-that evaluates both branches, so the HVP is then paid every step; under ``optax.MultiSteps`` the
-inner update runs every micro-step and so does the refresh schedule (count in micro-steps).
+that evaluates both branches, so the HVP is then paid every step. Under ``optax.MultiSteps``
+(optax 0.2.8) the inner update runs on every micro-step with the gradients accumulated so far
+and its new state is kept only on the micro-step that emits: the schedule counts *emitted*
+steps, the curvature kept comes from the last micro-batch, and while a refresh is due its HVP is
+computed on every micro-step of that accumulation cycle (``k`` HVPs, one kept).
 """
 
 from __future__ import annotations
@@ -51,9 +63,9 @@ import optax
 
 from jaxprecond.hvp import tree_all_finite
 
-Accumulation = Literal["ema", "max", "sum"]
+Accumulation = Literal["ema", "max", "mean", "sum"]
 BiasCorrection = Literal["per_refresh", "reference", "none"]
-ACCUMULATIONS: tuple[str, ...] = ("ema", "max", "sum")
+ACCUMULATIONS: tuple[str, ...] = ("ema", "max", "mean", "sum")
 BIAS_CORRECTIONS: tuple[str, ...] = ("per_refresh", "reference", "none")
 
 
@@ -64,8 +76,8 @@ class CurvatureDiagnostics(NamedTuple):
     Attributes:
       max_update: the largest ``|u|`` entry of the preconditioned update, before clipping and
         before the learning rate.
-      small_curvature_fraction: fraction of coordinates whose ``sqrt(nu / c)`` is below ``eps``
-        (their step is set by ``eps`` alone).
+      small_curvature_fraction: fraction of coordinates whose ``D**k`` is below ``eps`` (their
+        step is set by ``eps`` alone).
     """
 
     max_update: chex.Array
@@ -232,6 +244,7 @@ def scale_by_curvature(
     estimator: optax.GradientTransformationExtraArgs,
     *,
     statistic: Callable[[jax.Array], jax.Array] | None = None,
+    diagonal_fn: Callable[[jax.Array], jax.Array] = jnp.sqrt,
     b1: float = 0.9,
     b2: float = 0.999,
     eps: float = 1e-4,
@@ -241,6 +254,7 @@ def scale_by_curvature(
     bias_correction: BiasCorrection = "per_refresh",
     hessian_power: float = 1.0,
     nesterov: bool = False,
+    momentum_bias_correction: bool | None = None,
     lr_warmup: float | None = None,
     mu_dtype: Any | None = None,
     warmup_estimator: optax.GradientTransformationExtraArgs | None = None,
@@ -254,24 +268,31 @@ def scale_by_curvature(
       estimator: a diagonal estimator from :mod:`jaxprecond.estimators` (or any transform whose
         ``update`` returns a pytree like ``params``, e.g. one given to ``optax.contrib.sophia``).
       statistic: element-wise map applied to the estimate before accumulation (identity if
-        ``None``); e.g. ``jnp.square`` turns a Hutchinson ``diag(H)`` into AdaHessian's
-        ``diag(H)**2``.
+        ``None``); e.g. ``jnp.square`` turns a Hutchinson estimate into published AdaHessian's
+        ``(v * Hv)**2``.
+      diagonal_fn: element-wise map from the bias-corrected accumulator to the diagonal ``D``
+        the update divides by: ``jnp.sqrt`` (default) when the accumulator holds a second
+        moment such as ``(Hv)**2``, ``jnp.abs`` when it holds a signed diagonal such as the
+        Hutchinson ``v * Hv``.
       b1: decay of the first moment; ``0`` disables it (no state is kept).
       b2: decay of the curvature accumulator (``'ema'`` and ``'max'``).
       eps: added to the denominator.
-      accumulation: ``'ema'``, ``'max'`` or ``'sum'``.
+      accumulation: ``'ema'``, ``'max'``, ``'mean'`` (equal-weight average of all refreshes)
+        or ``'sum'``.
       warmup: number of initial steps that all refresh the curvature.
       update_interval: refresh period after the warm-up.
       bias_correction: ``'per_refresh'``, ``'reference'`` or ``'none'`` (both moments).
-      hessian_power: exponent ``k`` of the square-rooted curvature in the denominator.
+      hessian_power: exponent ``k`` of ``D`` in the denominator.
       nesterov: Nesterov-style first moment, ``b1 * mu + (1 - b1) * g``.
+      momentum_bias_correction: divide the first moment by ``1 - b1**t`` (``1 - b1**(t+1)``
+        for the Nesterov form, as the reference ``esgd_max.py``). ``None``: whenever
+        ``bias_correction != 'none'``.
       lr_warmup: if given, updates are scaled by ``1 - lr_warmup ** hvp_count``.
       mu_dtype: dtype of the first moment (default: that of the updates).
       warmup_estimator: used instead of ``estimator`` on refreshes during the warm-up (steps
         ``< warmup``), e.g. the same estimator with more probes; it must keep the same state
         (estimators of :mod:`jaxprecond.estimators` keep a PRNG key).
-      curvature_floor: floor of the root curvature as a fraction of its mean over each leaf
-        (``0``: none).
+      curvature_floor: floor of ``D`` as a fraction of its mean over each leaf (``0``: none).
       clip: bound on every entry of the preconditioned update before the learning rate
         (``None``: none).
       lr_warmup_steps: linear ramp of the update scale over the first steps (``0``: none).
@@ -329,6 +350,9 @@ def scale_by_curvature(
                 new_nu = jax.tree.map(lambda n, x: b2_ * n + (1 - b2_) * x, nu, s)
             elif accumulation == "max":
                 new_nu = jax.tree.map(lambda n, x: jnp.maximum(b2_ * n, x), nu, s)
+            elif accumulation == "mean":
+                weight = 1.0 / (hvp_count + 1).astype(jnp.float32)
+                new_nu = jax.tree.map(lambda n, x: n + weight * (x - n), nu, s)
             else:
                 new_nu = jax.tree.map(jnp.add, nu, s)
             new_nu = optax.tree.cast_like(new_nu, nu)
@@ -343,15 +367,16 @@ def scale_by_curvature(
         )
         count_inc = optax.safe_increment(state.count)
 
-        correct_mu = bias_correction != "none"
+        correct_mu = (bias_correction != "none" if momentum_bias_correction is None
+                      else momentum_bias_correction)
         if use_mu:
             mu = optax.tree.update_moment(updates, state.mu, b1_, 1)
             if nesterov:
-                m_hat = jax.tree.map(
-                    lambda m, g: b1_ * m + (1 - b1_) * g,
-                    optax.tree.bias_correction(mu, b1_, count_inc + 1) if correct_mu else mu,
-                    optax.tree.bias_correction(updates, b1_, count_inc) if correct_mu else updates,
-                )
+                # The reference esgd_max.py: (b1 m_t + (1 - b1) g) / (1 - b1**(t+1)), the weight
+                # that b1 m_t + (1 - b1) g puts on the gradients seen so far.
+                m_hat = jax.tree.map(lambda m, g: b1_ * m + (1 - b1_) * g, mu, updates)
+                if correct_mu:
+                    m_hat = optax.tree.bias_correction(m_hat, b1_, count_inc + 1)
             else:
                 m_hat = optax.tree.bias_correction(mu, b1_, count_inc) if correct_mu else mu
         else:
@@ -371,13 +396,13 @@ def scale_by_curvature(
             ramp = count_inc.astype(jnp.float32) / jnp.asarray(lr_warmup_steps, jnp.float32)
             scale = scale * jnp.minimum(ramp, 1.0)
 
-        def root_of(n):
-            root = jnp.sqrt(n.astype(jnp.float32) / correction)
+        def diagonal_of(n):
+            d = diagonal_fn(n.astype(jnp.float32) / correction)
             if not (_is_number(hessian_power) and hessian_power == 1):
-                root = root**hessian_power
-            return root
+                d = d**hessian_power
+            return d
 
-        roots = jax.tree.map(root_of, nu)
+        roots = jax.tree.map(diagonal_of, nu)
 
         if use_floor:
             floor_ = jnp.asarray(curvature_floor, jnp.float32)

@@ -182,6 +182,7 @@ def scale_by_esgd_max(
     update_interval: int = 100,
     warmup: int = 50,
     lr_warmup: float = 0.99,
+    momentum_bias_correction: bool = True,
     n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     axis_name: str | None = None,
@@ -190,9 +191,16 @@ def scale_by_esgd_max(
 ) -> optax.GradientTransformationExtraArgs:
     """ESGD-max: a decayed running maximum of ``(Hv)**2`` with Nesterov-style momentum.
 
-    On refresh steps ``D <- max(b2 D, (Hv)**2)``; every step
-    ``u = (b1 m + (1 - b1) g) / (sqrt(D) + eps) * (1 - lr_warmup**n)`` after ``n`` refreshes,
-    without bias correction (the reference ``esgd_max.py``, crowsonkb's ESGD v2).
+    On refresh steps ``nu <- max(b2 nu, (Hv)**2)`` (no bias correction of ``nu``); every step,
+    at (1-based) step ``t`` after ``n`` refreshes::
+
+        u = (b1 m_t + (1 - b1) g) / (1 - b1**(t+1)) / (sqrt(nu) + eps) * (1 - lr_warmup**n)
+
+    with ``m_t = b1 m_{t-1} + (1 - b1) g``, as the reference ``esgd_max.py`` (crowsonkb's ESGD
+    v2) computes it: ``1 - b1**(t+1)`` is the weight ``b1 m_t + (1 - b1) g`` puts on the
+    gradients so far (the reference's ``1 - bias * beta1``). ``momentum_bias_correction=False``
+    leaves that division out; the first steps are then up to ``1 / (1 - b1**2)``, about 5x,
+    smaller.
 
     Args:
       b1: decay of the first moment.
@@ -201,6 +209,8 @@ def scale_by_esgd_max(
       update_interval: HVP refresh period after the warm-up.
       warmup: number of initial steps that each take an HVP.
       lr_warmup: the step is scaled by ``1 - lr_warmup ** (number of HVPs)``.
+      momentum_bias_correction: divide the momentum by ``1 - b1**(t+1)`` as the reference
+        does (default); ``False`` leaves it out.
       n_probes: probes averaged per refresh (``None``: one). A Python int; under
         ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
@@ -215,7 +225,8 @@ def scale_by_esgd_max(
         equilibration_diagonal(n_probes=n_probes, probe=probe, seed=seed, axis_name=axis_name),
         b1=b1, b2=b2, eps=eps, accumulation="max", warmup=warmup,
         update_interval=update_interval, bias_correction="none", nesterov=True,
-        lr_warmup=lr_warmup, mu_dtype=mu_dtype,
+        momentum_bias_correction=momentum_bias_correction, lr_warmup=lr_warmup,
+        mu_dtype=mu_dtype,
     )
 
 
@@ -228,6 +239,7 @@ def esgd_max(
     update_interval: int = 100,
     warmup: int = 50,
     lr_warmup: float = 0.99,
+    momentum_bias_correction: bool = True,
     n_probes: int | None = None,
     probe: ProbeKind = "rademacher",
     weight_decay: float = 0.0,
@@ -245,6 +257,8 @@ def esgd_max(
       update_interval: HVP refresh period after the warm-up.
       warmup: number of initial steps that each take an HVP.
       lr_warmup: the step is scaled by ``1 - lr_warmup ** (number of HVPs)``.
+      momentum_bias_correction: the reference's division of the momentum by
+        ``1 - b1**(t+1)`` (default); ``False`` leaves it out.
       n_probes: probes averaged per refresh (``None``: one). A Python int; under
         ``optax.inject_hyperparams`` name it in ``static_args`` when you set it.
       probe: ``'rademacher'`` or ``'gaussian'``.
@@ -267,7 +281,8 @@ def esgd_max(
     return with_learning_rate(
         scale_by_esgd_max(
             b1, b2, eps, update_interval=update_interval, warmup=warmup, lr_warmup=lr_warmup,
-            n_probes=n_probes, probe=probe, axis_name=axis_name, seed=seed, mu_dtype=mu_dtype,
+            momentum_bias_correction=momentum_bias_correction, n_probes=n_probes, probe=probe,
+            axis_name=axis_name, seed=seed, mu_dtype=mu_dtype,
         ),
         learning_rate,
         weight_decay,

@@ -2,7 +2,8 @@
 
 With a diagonal ``A`` and Rademacher probes the HVP statistics are deterministic:
 ``(Av)**2 = a**2``, ``v * Av = a`` and ``|Av| = |a|`` whatever the signs, so every update can be
-written down in closed form with NumPy.
+written down in closed form with NumPy. (On a diagonal ``A`` the Jacobi and equilibration
+diagonals coincide; ``test_preconditioner_targets.py`` separates them on a non-diagonal ``H``.)
 """
 
 import jax
@@ -41,7 +42,7 @@ def run(tx, steps, x0=X0, obj=quad):
 
 def reference_adam_like(steps, lr, *, stat, b1=0.9, b2=0.999, eps=1e-4, refresh, correction,
                         accumulation="ema", nesterov=False, lr_warmup=None, power=1.0,
-                        floor=0.0, clip=None, ramp=0):
+                        floor=0.0, clip=None, ramp=0, diag_fn=np.sqrt, nesterov_correction=True):
     """NumPy reimplementation of the documented rules, written independently of the library.
 
     ``floor``, ``clip`` and ``ramp`` are the safeguards: root floored at ``floor`` times its
@@ -69,12 +70,12 @@ def reference_adam_like(steps, lr, *, stat, b1=0.9, b2=0.999, eps=1e-4, refresh,
             c, mhat = 1 - b2**t, m / (1 - b1**t)
         else:
             c, mhat = 1.0, m
-        if nesterov:
-            mhat = b1 * m + (1 - b1) * g
+        if nesterov:  # the reference esgd_max.py: divided by 1 - b1^(t+1)
+            mhat = (b1 * m + (1 - b1) * g) / ((1 - b1 ** (t + 1)) if nesterov_correction else 1)
         scale = 1.0 if lr_warmup is None else 1 - lr_warmup**n_hvp
         if ramp:
             scale *= min(t / ramp, 1.0)
-        root = np.sqrt(d / c) ** power
+        root = diag_fn(d / c) ** power
         root = np.maximum(root, floor * root.mean())
         ratio = mhat / (root + eps)
         if clip is not None:
@@ -139,26 +140,30 @@ def test_esgd_refreshes_exactly_at_documented_steps():
     assert refreshed == list(range(50)) + [149, 249]
 
 
-def test_esgd_max_matches_hand_computed_updates():
+@pytest.mark.parametrize("correct", [True, False])
+def test_esgd_max_matches_hand_computed_updates(correct):
     steps = 60
-    ours, _ = run(jp.esgd_max(0.5), steps)
+    ours, _ = run(jp.esgd_max(0.5, momentum_bias_correction=correct), steps)
     ref = reference_adam_like(steps, 0.5, stat=A_DIAG**2, refresh=esgd_refresh,
                               correction="none", accumulation="max", nesterov=True,
-                              lr_warmup=0.99)
-    # First step by hand: D = a^2, direction b1 (1-b1) g + (1-b1) g, lr scale 1 - 0.99.
+                              lr_warmup=0.99, nesterov_correction=correct)
+    # First step by hand: nu = a^2, direction b1 (1-b1) g + (1-b1) g = 0.19 g, which the
+    # reference divides by 1 - b1^2 = 0.19 (its "1 - bias * beta1"); lr scale 1 - 0.99.
     g0 = A_DIAG * X0
-    first = X0 - 0.5 * 0.01 * (0.9 * 0.1 + 0.1) * g0 / (A_DIAG + 1e-4)
+    direction = g0 if correct else 0.19 * g0
+    first = X0 - 0.5 * 0.01 * direction / (A_DIAG + 1e-4)
     np.testing.assert_allclose(ours[1], first, rtol=1e-5)
     np.testing.assert_allclose(np.stack(ours), np.stack(ref), rtol=1e-3, atol=1e-4)
 
 
-@pytest.mark.parametrize("preconditioner,stat", [
-    ("equilibrated", A_DIAG**2), ("jacobi", A_DIAG**2), ("abs_hvp", np.abs(A_DIAG))])
-def test_adahessian_variants_match_hand_computed_updates(preconditioner, stat):
+@pytest.mark.parametrize("preconditioner,stat,diag_fn", [
+    ("equilibrated", A_DIAG**2, np.sqrt), ("jacobi", A_DIAG, np.abs),
+    ("squared_hutchinson", A_DIAG**2, np.sqrt), ("abs_hvp", np.abs(A_DIAG), np.sqrt)])
+def test_adahessian_variants_match_hand_computed_updates(preconditioner, stat, diag_fn):
     steps = 40
     ours, _ = run(jp.adahessian(0.05, preconditioner=preconditioner, hessian_power=0.5), steps)
     ref = reference_adam_like(steps, 0.05, stat=stat, refresh=lambda t: True,
-                              correction="per_refresh", power=0.5)
+                              correction="per_refresh", power=0.5, diag_fn=diag_fn)
     np.testing.assert_allclose(np.stack(ours), np.stack(ref), rtol=1e-3, atol=1e-4)
 
 
@@ -169,11 +174,10 @@ def test_preconditioned_sgd_algorithms_1_and_2(preconditioner, accumulate):
     ours, _ = run(jp.preconditioned_sgd(0.1, preconditioner=preconditioner,
                                         accumulate=accumulate), steps)
     x = X0.astype(np.float64)
-    d_sum = np.zeros_like(x)
     for t in range(steps):
-        d = np.abs(A_DIAG)  # D^J = |diag A| = D^E = ||A_i,:|| for a diagonal A
-        d_sum = d_sum + d
-        denom = np.sqrt(d_sum if accumulate else d) + 1e-4
+        # D^J = |diag A| = D^E = ||A_i,:|| for a diagonal A, whether one estimate or the average
+        # of all so far (every estimate is exact here); the step divides by D itself.
+        denom = np.abs(A_DIAG) + 1e-4
         x = x - 0.1 * A_DIAG * x / denom
         np.testing.assert_allclose(ours[t + 1], x, rtol=1e-5)
 
