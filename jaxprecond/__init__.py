@@ -16,6 +16,7 @@ from jaxprecond.curvature import (
     refresh_due,
     scale_by_curvature,
 )
+from jaxprecond.data_parallel import data_parallel_axis
 from jaxprecond.esgd import esgd, esgd_max, scale_by_esgd, scale_by_esgd_max
 from jaxprecond.estimators import (
     EstimatorState,
@@ -26,9 +27,10 @@ from jaxprecond.estimators import (
     hutchinson_diagonal,
 )
 from jaxprecond.hvp import grad_and_hvp, hvp, linearized_hvp, sample_probes
+from jaxprecond.masking import masked, multi_transform
 from jaxprecond.preconditioned_sgd import preconditioned_sgd, scale_by_preconditioned_sgd
 from jaxprecond.shampoo import ScaleByShampooState, scale_by_shampoo, shampoo
-from jaxprecond.train_step import TrainStep, make_train_step
+from jaxprecond.train_step import TrainStep, as_extra_args_transform, make_train_step
 
 __version__ = "0.1.0"
 
@@ -40,8 +42,10 @@ __all__ = [
     "TrainStep",
     "abs_hvp_diagonal",
     "adahessian",
+    "as_extra_args_transform",
     "curvature_diagnostics",
     "curvature_due",
+    "data_parallel_axis",
     "diagnostics",
     "diagonal_estimator",
     "equilibration_diagonal",
@@ -53,6 +57,8 @@ __all__ = [
     "hvp",
     "linearized_hvp",
     "make_train_step",
+    "masked",
+    "multi_transform",
     "preconditioned_sgd",
     "refresh_due",
     "sample_probes",

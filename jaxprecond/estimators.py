@@ -26,6 +26,7 @@ import jax.numpy as jnp
 import optax
 
 from jaxprecond import hvp as hvp_lib
+from jaxprecond.data_parallel import resolve_axis
 
 EstimatorKind = Literal["hutchinson", "equilibration", "abs_hvp"]
 ESTIMATOR_KINDS: tuple[str, ...] = ("hutchinson", "equilibration", "abs_hvp")
@@ -108,16 +109,29 @@ def estimate_diagonal(
       probe: ``'rademacher'`` or ``'gaussian'``.
       axis_name: if given, every HVP is ``pmean``-ed over this mapped axis before the estimate
         is formed, so data-parallel replicas (different data, identical probes) compute the
-        estimate of the global batch.
+        estimate of the global batch. ``None``: the axis of an enclosing
+        :func:`jaxprecond.data_parallel_axis` (set by ``make_train_step(parallel='pmap')``),
+        if any.
 
     Returns:
       The estimate, shaped like ``params``.
     """
+    # Masked params (optax.masked) need an obj_fn / hvp_fn restricted to them (jaxprecond.masked).
+    from jaxprecond.masking import check_restricted
+
+    check_restricted(params, obj_fn=obj_fn, hvp_fn=hvp_fn)
+    axis_name = resolve_axis(axis_name)
     if hvp_fn is None:
         if obj_fn is None:
             raise ValueError(
                 "a Hessian-vector product is needed but neither obj_fn nor hvp_fn was passed; "
-                "call update(..., obj_fn=lambda p: loss(p, batch))"
+                "call update(..., obj_fn=lambda p: loss(p, batch)). A wrapper may have dropped "
+                "it: optax.with_extra_args_support and optax.chain drop the extra arguments of "
+                "a plain GradientTransformation such as optax.MultiSteps(...)"
+                ".gradient_transformation() (pass the MultiSteps object to make_train_step, or "
+                "wrap it as optax.GradientTransformationExtraArgs(ms.init, ms.update)), and "
+                "Flax's TrainState.apply_gradients hands keywords to .replace (use "
+                "jaxprecond.flax_utils.TrainState)"
             )
         if n_probes == 1:
             hvp_fn = lambda v: hvp_lib.hvp(obj_fn, params, v)

@@ -37,6 +37,7 @@ def hvp(obj_fn: ObjFn, params: Params, v: Params) -> Params:
 
     Example:
         >>> import jax.numpy as jnp
+        >>> from jaxprecond import hvp
         >>> f = lambda x: 0.5 * jnp.sum(jnp.array([1.0, 4.0]) * x**2)
         >>> hvp(f, jnp.ones(2), jnp.ones(2))
         Array([1., 4.], dtype=float32)

@@ -10,6 +10,7 @@ linearisation of ``value_and_grad`` instead of computing the gradient twice.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 from collections.abc import Callable, Sequence
 from typing import Any, Literal
 
@@ -21,11 +22,39 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from jaxprecond.curvature import curvature_diagnostics, curvature_due
+from jaxprecond.data_parallel import data_parallel_axis
 from jaxprecond.hvp import linearized_hvp, tree_all_finite
 
 Parallel = Literal["pmap", "sharded"] | None
 PARALLEL_MODES: tuple[Any, ...] = (None, "none", "pmap", "sharded")
 LossFn = Callable[[Any, Any], jax.Array]
+
+
+def as_extra_args_transform(tx: Any) -> optax.GradientTransformationExtraArgs:
+    """``tx`` as a transform whose ``update`` receives the extra arguments (``obj_fn``, ...).
+
+    ``optax.with_extra_args_support`` drops the extra arguments of any plain
+    ``GradientTransformation``, even one whose ``update`` takes and forwards them, such as
+    ``optax.MultiSteps`` (an object, not a ``GradientTransformation``) and its
+    ``gradient_transformation()``; those keep them here.
+    """
+    if isinstance(tx, optax.GradientTransformationExtraArgs):
+        return tx
+    if isinstance(tx, optax.MultiSteps):
+        return optax.GradientTransformationExtraArgs(tx.init, tx.update)
+    if not isinstance(tx, optax.GradientTransformation):
+        raise ValueError(
+            f"tx={tx!r} is not an optax transform; expected an optax.GradientTransformation "
+            "(e.g. jaxprecond.esgd(0.15)) or an optax.MultiSteps"
+        )
+    try:
+        takes_kwargs = any(p.kind is inspect.Parameter.VAR_KEYWORD
+                           for p in inspect.signature(tx.update).parameters.values())
+    except (TypeError, ValueError):
+        takes_kwargs = False
+    if takes_kwargs:
+        return optax.GradientTransformationExtraArgs(tx.init, tx.update)
+    return optax.with_extra_args_support(tx)
 
 
 def _select(ok: jax.Array, new: Any, old: Any) -> Any:
@@ -55,6 +84,11 @@ def _build_step(
         return loss, updates, new_state
 
     def step(params, opt_state, batch):
+        # The curvature is averaged over the pmap axis whatever axis_name the transform got.
+        with data_parallel_axis(axis_name):
+            return _step(params, opt_state, batch)
+
+    def _step(params, opt_state, batch):
         obj = lambda p: loss_fn(p, batch)
         due = curvature_due(opt_state)
 
@@ -189,11 +223,17 @@ def make_train_step(
 
     Args:
       loss_fn: ``loss_fn(params, batch) -> scalar`` mean loss over the batch.
-      tx: any optax transform (jaxprecond's or optax's own, e.g. ``optax.adam``).
+      tx: any optax transform (jaxprecond's or optax's own, e.g. ``optax.adam``), or an
+        ``optax.MultiSteps`` (its extra arguments are kept; its inner refresh schedule counts
+        emitted steps, see :mod:`jaxprecond.curvature`).
       parallel: ``None`` (one device, ``jax.jit``), ``'pmap'`` (one replica per device; the
-        curvature transforms must be built with the same ``axis_name``), or ``'sharded'``
-        (``jax.jit`` with params replicated and the batch split over a 1-D mesh; works across
-        processes after ``jax.distributed.initialize``).
+        curvature of every jaxprecond transform is ``pmean``-ed over ``axis_name`` whether or
+        not the transform was built with it, see :func:`jaxprecond.data_parallel_axis`), or
+        ``'sharded'`` (``jax.jit`` with params replicated and the batch split over a 1-D mesh,
+        no ``pmean`` needed; works across processes after ``jax.distributed.initialize``). A
+        transform built with an ``axis_name`` other than this step's mapped axis (or with one
+        under ``None``/``'sharded'``) is refused with a ``ValueError`` when the step is first
+        traced, before any update.
       axis_name: name of the mapped / mesh axis.
       devices: devices to use (default: all devices; the first one when ``parallel`` is None).
       skip_nonfinite: when the loss or the update is not finite, keep the old params and state
@@ -230,7 +270,7 @@ def make_train_step(
     unknown = sorted(set(extra_args) - set(allowed))
     if unknown:
         raise ValueError(f"extra_args {unknown} are unknown; expected names from {allowed}")
-    tx = optax.with_extra_args_support(tx)
+    tx = as_extra_args_transform(tx)
     all_devices = tuple(devices) if devices is not None else tuple(jax.devices())
     if not all_devices:
         raise ValueError("devices is empty; expected at least one device")

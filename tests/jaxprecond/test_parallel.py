@@ -6,6 +6,7 @@ the replicated state) and the HVP is pmean-ed, so the runs must agree to float t
 
 import jax
 import numpy as np
+import optax
 import pytest
 
 import jaxprecond as jp
@@ -56,13 +57,68 @@ def test_parallel_equals_single_device(name, parallel, n_dev, batches, single):
     assert losses[-1] < losses[0]
 
 
-def test_pmap_without_axis_name_diverges_from_single_device(batches, single):
-    # The check above can fail: forgetting axis_name leaves per-replica curvature.
-    params, _ = _run(_tx("esgd", None), "pmap", jax.devices()[:4], batches)
+@pytest.mark.parametrize("name", ["esgd", "adahessian"])
+def test_pmap_without_axis_name_still_averages_the_curvature(name, batches, single):
+    # make_train_step(parallel='pmap') averages the curvature over its axis whatever the
+    # transform was built with: a transform without axis_name matches one device too.
+    params, losses = _run(_tx(name, None), "pmap", jax.devices()[:4], batches)
+    ref_params, ref_losses = single[name]
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params), strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+def _hand_pmap_run(tx, batches, *, context):
+    """A hand-written pmap train loop over 4 devices (no make_train_step)."""
+    n = 4
+
+    def body(params, state, batch):
+        obj = lambda p: LOSS(p, batch)
+        grads = jax.lax.pmean(jax.grad(obj)(params), "i")
+        if context:
+            with jp.data_parallel_axis("i"):
+                updates, state = tx.update(grads, state, params, obj_fn=obj)
+        else:
+            updates, state = tx.update(grads, state, params, obj_fn=obj)
+        return optax.apply_updates(params, updates), state
+
+    step = jax.pmap(body, axis_name="i", devices=jax.devices()[:n])
+    rep = lambda t: jax.tree.map(lambda x: np.broadcast_to(x, (n,) + np.shape(x)), t)
+    params = mlp_init(jax.random.PRNGKey(0))
+    p, s = rep(params), rep(tx.init(params))
+    for x, y in batches:
+        p, s = step(p, s, (x.reshape(n, -1, x.shape[-1]), y.reshape(n, -1, y.shape[-1])))
+    return jax.tree.map(lambda v: np.asarray(v[0]), p)
+
+
+def test_hand_written_pmap_needs_axis_name_or_the_context(batches, single):
+    # The failure the documentation warns about: without axis_name (and outside
+    # make_train_step) each replica keeps its own curvature and drifts from one device...
     ref = single["esgd"][0]
-    pairs = zip(jax.tree.leaves(params), jax.tree.leaves(ref), strict=True)
-    diffs = [np.max(np.abs(a - b)) for a, b in pairs]
+    drift = _hand_pmap_run(_tx("esgd", None), batches, context=False)
+    diffs = [np.max(np.abs(a - b)) for a, b in
+             zip(jax.tree.leaves(drift), jax.tree.leaves(ref), strict=True)]
     assert max(diffs) > 1e-4
+    # ...and either fix gives the single-device result.
+    for tx, context in [(_tx("esgd", "i"), False), (_tx("esgd", None), True)]:
+        fixed = _hand_pmap_run(tx, batches, context=context)
+        for a, b in zip(jax.tree.leaves(fixed), jax.tree.leaves(ref), strict=True):
+            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("parallel,axis,match", [
+    ("pmap", "other", "axis_name='other'.*maps the axis 'batch'"),
+    ("sharded", "batch", "axis_name='batch'.*no axis is mapped"),
+    (None, "batch", "axis_name='batch'.*no axis is mapped"),
+])
+def test_a_contradicting_axis_name_is_refused_before_any_update(parallel, axis, match, batches):
+    tx = _tx("esgd", axis)
+    devices = None if parallel is None else jax.devices()[:2]
+    step = jp.make_train_step(LOSS, tx, parallel=parallel, devices=devices)
+    params = mlp_init(jax.random.PRNGKey(0))
+    p, s = step.place(params), step.place(tx.init(params))
+    with pytest.raises(ValueError, match=match):
+        step(p, s, step.shard(batches[0]))
 
 
 def test_pmap_batch_must_divide():
