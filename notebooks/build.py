@@ -244,8 +244,12 @@ def notebook_01() -> list:
         - `jaxprecond.esgd(0.15, bias_correction="reference")` reproduces the reference code's
           bias correction, which divides by `1 - b2**t` at the total step count `t` rather than
           the number of refreshes and so takes 2-3x larger steps.
-        - `jaxprecond.adahessian(0.15, preconditioner="equilibrated" | "jacobi" | "abs_hvp")`
-          and `jaxprecond.esgd_max` are the paper's other preconditioners.
+        - `jaxprecond.adahessian(0.15, preconditioner=...)` divides by the equilibration
+          diagonal `||H_i,:||` (`"equilibrated"`), the Jacobi diagonal `|diag H|` (`"jacobi"`),
+          published AdaHessian's `sqrt(mean (v*Hv)**2)`, equilibration in expectation
+          (`"squared_hutchinson"`), or the reference AdaHessian(J)'s `sqrt(mean |Hv|)`
+          (`"abs_hvp"`); `jaxprecond.esgd_max` and `jaxprecond.preconditioned_sgd` are the
+          paper's other preconditioners.
         - `python -m experiments.compare` runs the paper's whole grid with reports and plots.
         """),
     ]
