@@ -30,6 +30,8 @@ from flax.linen.fp8_ops import OVERWRITE_WITH_GRADIENT
 from flax.nnx import filterlib
 from flax.training import train_state
 
+from jaxprecond.train_step import as_extra_args_transform
+
 __all__ = ["TrainState", "nnx_obj_fn"]
 
 
@@ -44,9 +46,11 @@ class TrainState(train_state.TrainState):
     ``grad``, ``value_fn``, ...) goes to ``tx.update`` as an extra argument. Everything else is
     Flax 0.12's ``apply_gradients``, ``OVERWRITE_WITH_GRADIENT`` handling included (there
     ``tx.update`` and ``obj_fn`` see ``params['params']``). When extra arguments are given,
-    ``tx`` is wrapped in ``optax.with_extra_args_support``, so a plain transform such as
-    ``optax.adam`` ignores them and one training loop serves every optimizer. A misspelt field
-    name is thus not an error: it reaches ``tx.update`` (which ignores it).
+    ``tx`` is wrapped as :func:`jaxprecond.make_train_step` wraps it
+    (:func:`jaxprecond.as_extra_args_transform`), so a plain transform such as ``optax.adam``
+    ignores them, ``optax.MultiSteps`` keeps them, and one training loop serves every
+    optimizer. A misspelt field name is thus not an error: it reaches ``tx.update`` (which
+    ignores it).
 
     Example:
       >>> import jax, jax.numpy as jnp, optax, flax.linen as nn, jaxprecond
@@ -96,7 +100,8 @@ class TrainState(train_state.TrainState):
             params_with_opt = self.params
 
         if extra_args:
-            updates, new_opt_state = optax.with_extra_args_support(self.tx).update(
+            # Keeps the extra arguments of wrappers such as optax.MultiSteps, as make_train_step.
+            updates, new_opt_state = as_extra_args_transform(self.tx).update(
                 grads_with_opt, self.opt_state, params_with_opt, **extra_args
             )
         else:
