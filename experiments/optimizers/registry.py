@@ -25,6 +25,7 @@ adahessian_e              0.15                                          referenc
 adahessian_j              0.15                                          reference
 adahessian_jacobi         0.15                                          ours (same as AdaHessian)
 preconditioned_sgd        0.15; 0.1 relu, relu_pe                      ours (ESGD's, no momentum)
+preconditioned_sgd_e      0.15; 0.1 relu, relu_pe                      ours (ESGD's, no momentum)
 ========================  ==========================================  ============================
 
 "ours" marks values the paper does not give; they were chosen to match the nearest reference
@@ -607,7 +608,13 @@ register(OptimizerSpec(
 register(OptimizerSpec(
     "preconditioned_sgd", lazy_builder("jaxprecond", "preconditioned_sgd"),
     default_lr={"*": 0.15, **_RELU}, uses_curvature=True,
-    description="SGD preconditioned by a diagonal curvature estimate, no momentum",
+    description="SGD divided by the Jacobi diagonal |diag H| estimated every step, no momentum",
+))
+register(OptimizerSpec(
+    "preconditioned_sgd_e",
+    lazy_builder("jaxprecond", "preconditioned_sgd", preconditioner="equilibrated"),
+    default_lr={"*": 0.15, **_RELU}, uses_curvature=True,
+    description="SGD divided by the equilibration diagonal ||H_i,:|| estimated every step",
 ))
 
 # --- Baselines: Shampoo (jaxprecond), K-FAC (kfac.py), L-BFGS (lbfgs.py) -----------------------
