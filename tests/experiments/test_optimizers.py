@@ -9,7 +9,32 @@ from experiments import optimizers
 from experiments.harness.errors import UsageError
 
 NAMES = ["adam", "sgd", "esgd", "esgd_reference", "esgd_max", "adahessian_e", "adahessian_j",
-         "adahessian_jacobi", "preconditioned_sgd"]
+         "adahessian_jacobi", "preconditioned_sgd", "preconditioned_sgd_e"]
+
+
+@pytest.mark.parametrize("name,kwargs", [
+    ("adahessian_e", {"preconditioner": "equilibrated"}),
+    ("adahessian_j", {"preconditioner": "abs_hvp"}),
+    ("adahessian_jacobi", {"preconditioner": "jacobi"}),
+    ("preconditioned_sgd", {"preconditioner": "jacobi"}),
+    ("preconditioned_sgd_e", {"preconditioner": "equilibrated"}),
+])
+def test_registry_names_build_the_preconditioner_they_name(name, kwargs):
+    # On H = [[1, 3], [3, 2]] |diag H| and the row norms differ, so a name bound to the wrong
+    # preconditioner gives another first update.
+    import jaxprecond
+
+    h = jnp.array([[1.0, 3.0], [3.0, 2.0]])
+    obj = lambda x: 0.5 * x @ h @ x
+    x = jnp.array([0.3, -0.7])
+    direct = (jaxprecond.adahessian if name.startswith("adahessian")
+              else jaxprecond.preconditioned_sgd)(0.1, n_probes=64, **kwargs)
+    built = optimizers.build(name, 0.1, n_probes=64)
+
+    def first(tx):
+        return tx.update(jax.grad(obj)(x), tx.init(x), x, obj_fn=obj)[0]
+
+    assert jnp.allclose(first(built), first(direct))
 
 
 def test_all_issue_names_are_registered():
