@@ -4,5 +4,6 @@
 signals), ``task`` (the protocol a task implements), ``config`` (run settings), ``cli`` (flags,
 exit codes), ``batches`` (checkpointable shuffled order), ``checkpoint`` (orbax), ``metrics``
 (CSV and TensorBoard), ``timing`` (optimizer time), ``distributed`` (``jax.distributed``),
-``grid``, ``report`` and ``plots`` (comparisons), ``errors``. It imports no task.
+``grid``, ``report`` and ``plots`` (comparisons), ``archive`` (finished runs' small
+outputs, copied and committed), ``errors``. It imports no task.
 """

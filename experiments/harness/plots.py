@@ -6,7 +6,7 @@ import math
 import pathlib
 import warnings
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -122,18 +122,42 @@ def clip_bands(ax: Any, top: float, factor: float = 10.0) -> bool:
     return True
 
 
+class PlotSpec(NamedTuple):
+    """One comparison plot: its file stem, the columns against each other, axis labels, and
+    whether the y axis is logarithmic."""
+
+    name: str
+    x: str
+    y: str
+    xlabel: str
+    ylabel: str
+    log: bool = False
+
+
+def default_plots(metric: str = "psnr", label: str = "PSNR (dB)") -> tuple[PlotSpec, ...]:
+    """The comparison report's plots: loss against iterations and time, metric against epochs."""
+    return (PlotSpec("loss_vs_steps", "step", "loss", "iteration", "training loss", True),
+            PlotSpec("loss_vs_time", "time_s", "loss", "training time (s)", "training loss",
+                     True),
+            PlotSpec(f"{metric}_vs_epoch", "epoch", f"train_{metric}", "epoch", label))
+
+
 def comparison_plots(
     out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Sequence[Rows]]], *,
-    metric: str = "psnr", label: str = "PSNR (dB)",
+    metric: str = "psnr", label: str = "PSNR (dB)", plots: Sequence[PlotSpec] | None = None,
+    panel_size: tuple[float, float] = (4.5, 3.8),
 ) -> dict[str, pathlib.Path]:
-    """Loss against iterations and against time, and the metric against epochs, one panel per
-    group (e.g. activation), each curve the median over seeds with a min-max band.
+    """Loss against iterations and against time, and the metric against epochs (or ``plots``),
+    one panel per group (e.g. activation), each curve the median over seeds with a min-max band.
 
     Args:
       out_dir: where ``loss_vs_steps.png``, ``loss_vs_time.png`` and ``<metric>_vs_epoch.png``
-        go.
+        (or ``NAME.png`` of each of ``plots``) go.
       runs: ``(group, label, [metrics rows of each seed])`` per cell.
       metric, label: the task's metric (its ``train_<metric>`` column) and its axis label.
+      plots: the plots to draw instead of :func:`default_plots` (any column of the rows, e.g.
+        one the caller added, as x or y).
+      panel_size: (width, height) of one group's panel in inches.
 
     Returns:
       Plot name -> path.
@@ -141,13 +165,9 @@ def comparison_plots(
     plt = _pyplot()
     groups = list(dict.fromkeys(group for group, _, _ in runs))
     paths = {}
-    for name, x, y, xlabel, ylabel, log in (
-        ("loss_vs_steps", "step", "loss", "iteration", "training loss", True),
-        ("loss_vs_time", "time_s", "loss", "training time (s)", "training loss", True),
-        (f"{metric}_vs_epoch", "epoch", f"train_{metric}", "epoch", label, False),
-    ):
+    for name, x, y, xlabel, ylabel, log in (plots or default_plots(metric, label)):
         fig, axes = plt.subplots(
-            1, len(groups), figsize=(4.5 * len(groups), 3.8), squeeze=False
+            1, len(groups), figsize=(panel_size[0] * len(groups), panel_size[1]), squeeze=False
         )
         for ax, group in zip(axes[0], groups, strict=True):
             top = -np.inf  # the highest median: a collapsed seed's band must not hide the rest

@@ -13,6 +13,9 @@ missing directory is an error (exit code 2) before anything is written. The flag
 - ``--adam-vs-sgd DIR``: the grid of :mod:`experiments.paper.adam_vs_sgd` (Fig. 3a);
 - ``--sparsity DIR``: :mod:`experiments.paper.sparsity` (``summary.json``, Fig. 4);
 - ``--lion DIR``: the grid of :mod:`experiments.paper.lion` (Figs. 1, 5);
+- ``--fig5 DIR``: the grid of :mod:`experiments.paper.fig5` (Fig. 5, every preconditioner), read
+  from its committed archive (``docs/reproduction/runs/fig5``, written by
+  :mod:`experiments.harness.archive`) and rendered by :mod:`experiments.paper.fig5_section`;
 - ``--extra DIR``: follow-up image run directories, one table row each;
 - ``--occupancy DIR``: the grid of :mod:`experiments.paper.occupancy` (Sec. 5.2);
 - ``--nerf DIR``: the grids of :mod:`experiments.paper.nerf` (Table 1), one per subdirectory;
@@ -428,8 +431,8 @@ REASONS = """## Likely reasons where we differ
 # --- the page, assembled from one fragment per section ----------------------------------------
 
 #: The sections of the page, in the order they (and their claims) appear.
-SECTION_NAMES = ("condition", "adam_vs_sgd", "sparsity", "lion", "extra", "occupancy", "nerf",
-                 "beyond", "companion")
+SECTION_NAMES = ("condition", "adam_vs_sgd", "sparsity", "lion", "fig5", "extra", "occupancy",
+                 "nerf", "beyond", "companion")
 #: The lines that delimit a fragment's claims (the page's "## Claims" list is theirs, in order).
 CLAIMS_BEGIN = "<!-- claims -->"
 CLAIMS_END = "<!-- /claims -->"
@@ -469,6 +472,12 @@ def _extra(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]
     return extra_section(d), []
 
 
+def _fig5(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    from experiments.paper import fig5_section
+
+    return fig5_section.render(d, assets)
+
+
 def _occupancy(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
     from experiments.paper import occupancy
 
@@ -491,6 +500,17 @@ def _companion(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[s
     from experiments.paper import companion
 
     return _lines(companion.reproduction_section(d, assets)), []
+
+
+#: Where ``python -m experiments.paper.fig5`` trains (its ``DEFAULT_OUT``) and where its
+#: finished runs are archived (and committed) for the page.
+FIG5_RUNS = "runs/fig5"
+FIG5_ARCHIVE = "docs/reproduction/runs/fig5"
+
+
+def _fig5_commands() -> tuple[str, ...]:
+    return ("python -m experiments.paper.fig5 --resume",
+            f"python -m experiments.harness.archive {FIG5_RUNS} {FIG5_ARCHIVE} --commit")
 
 
 def _occupancy_commands() -> tuple[str, ...]:
@@ -578,6 +598,9 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
             f"the grid of python -m experiments.paper.lion ({_GRID})", _has_grid, lion_section,
             lambda: ("python -m experiments.paper.lion --seeds 0 1 2 3 4 --epochs 10 "
                      "--eval-every 5 --timing-steps 50",)),
+    Section("fig5", "--fig5", FIG5_ARCHIVE,
+            f"the archived grid of python -m experiments.paper.fig5 ({_GRID}; summary.json and "
+            "metrics.csv suffice)", _has_grid, _fig5, _fig5_commands),
     Section("extra", "--extra", "runs/extra",
             "image run directories (*/summary.json)", _has_runs, _extra,
             lambda: ("python -m experiments.image --image $L --activation sine --optimizer esgd "
@@ -666,7 +689,14 @@ def rerun_text(sections_dir: pathlib.Path) -> str:
         lines += [f"# {section.name}", *_commands(section)]
     lines += ["```",
               "Extend the lion grid towards the reference 200 epochs with `--resume --epochs N`; "
-              "the grids reuse finished runs with `--resume`.", ""]
+              "the grids reuse finished runs with `--resume`.", "",
+              "Results that must survive the machine are archived: `python -m "
+              "experiments.harness.archive SRC DST --commit` copies `summary.json`, "
+              "`metrics.csv` and `config.json` of every finished run under SRC (never "
+              "checkpoints, TensorBoard events or images) to the same path under DST and commits "
+              "DST alone when it changed; rerun it as runs finish. The fig5 section renders from "
+              f"that archive (`{FIG5_ARCHIVE}`), not from `runs/`, so it can be regenerated on "
+              "any checkout.", ""]
     return "\n".join(lines)
 
 
