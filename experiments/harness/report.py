@@ -224,6 +224,17 @@ def ranking(results: Sequence[RunResult], label: str, spec: str, *, baseline: st
     return "\n".join(lines)
 
 
+def grid_plots(results: Sequence[RunResult], out_dir: pathlib.Path) -> dict[str, pathlib.Path]:
+    """The grid's comparison plots (loss against iterations and time, the task metric against
+    epochs; median over seeds with a min-max band) drawn into ``out_dir`` from the runs'
+    ``metrics.csv``, so a report can be drawn from an archive that holds no plots."""
+    metric, label, unit = metric_info(results[0].summary if results else {})
+    return comparison_plots(
+        out_dir, [(a, o, [r.rows for r in runs]) for (a, o), runs in cells(results).items()],
+        metric=metric, label=f"{label} ({unit})" if unit else label,
+    )
+
+
 def markdown_table(rows: Sequence[dict[str, str]]) -> str:
     """A GitHub-flavoured Markdown table of ``rows`` (dicts with the same keys)."""
     if not rows:
@@ -255,12 +266,9 @@ def write_report(
     ``notes`` are the task's lines on how its final metric is measured; ``baseline`` the optimizer
     each cell's seeds are compared with."""
     first = results[0].summary if results else {}
-    metric, label, unit = metric_info(first)
+    label = metric_info(first)[1]
     grouped = cells(results)
-    plots = comparison_plots(
-        out_dir, [(a, o, [r.rows for r in runs]) for (a, o), runs in grouped.items()],
-        metric=metric, label=f"{label} ({unit})" if unit else label,
-    )
+    plots = grid_plots(results, out_dir)
     rows = table(results, target, baseline=baseline)
     goal = format_target(first, target)
     n_seeds = max((len(v) for v in grouped.values()), default=0)

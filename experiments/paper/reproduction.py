@@ -38,11 +38,19 @@ import os
 import pathlib
 import statistics
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from experiments.harness.errors import UsageError
-from experiments.harness.report import RunResult, cells, markdown_table, read_results, table
+from experiments.harness.report import (
+    RunResult,
+    cells,
+    grid_plots,
+    markdown_table,
+    read_results,
+    table,
+)
 
 #: Wavelet image at epoch 10 (paper v2, Fig. 1): full-image PSNR in dB.
 PAPER_WAVELET_EPOCH10 = {"esgd": 29.36, "adam": 26.61}
@@ -146,6 +154,16 @@ def _lower(x: float | None, y: float | None) -> bool:
     return x is not None and math.isfinite(x) and (y is None or not math.isfinite(y) or x < y)
 
 
+def _plot_source(root: pathlib.Path, results: Sequence[RunResult]) -> pathlib.Path:
+    """Where the grid's comparison plots are: ``root`` when the grid drew them, else (an archive
+    of ``summary.json`` and ``metrics.csv`` only) a temporary directory they are drawn into."""
+    if (root / "loss_vs_steps.png").is_file():
+        return root
+    out = pathlib.Path(tempfile.mkdtemp(prefix="reproduction-plots-"))
+    grid_plots(results, out)
+    return out
+
+
 def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
     """The image comparison over seeds: markdown lines and the claims' verdict lines."""
     lines = ["## Image comparison on the DIV2K lion (paper Figs. 1, 5)", ""]
@@ -221,11 +239,12 @@ def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], l
                      f"{_fmt(med['esgd_reference'])} | {first[1] if first else '—'} | "
                      + ("; ".join(f"{o}: {k}/{n}" for o, _, k, n in rows) or "—") + " |")
     lines.append("")
+    plot_dir = _plot_source(lion, results)
     for plot, caption in (("loss_vs_steps.png", "Training loss against iterations (lion), "
                                                 "median over seeds with min-max band"),
                           ("psnr_vs_epoch.png", "Training PSNR against epochs (lion)"),
                           ("loss_vs_time.png", "Training loss against time (lion)")):
-        _image(lines, assets, lion / plot, f"lion_{plot}", caption)
+        _image(lines, assets, plot_dir / plot, f"lion_{plot}", caption)
     for o in ("adam", "esgd", "esgd_reference"):
         runs = grid.get(("wavelet", o), [])
         if runs:
@@ -383,7 +402,7 @@ def adam_sgd_section(avs: pathlib.Path, assets: pathlib.Path) -> tuple[list[str]
                           f"{med['adam']:.3g} vs {med['sgd']:.3g}, Adam lower on {k}/{n} "
                           f"seeds): {_judged(n, med['adam'] < med['sgd'])}")
     lines.append("")
-    _image(lines, assets, avs / "loss_vs_steps.png", "adam_vs_sgd.png",
+    _image(lines, assets, _plot_source(avs, results) / "loss_vs_steps.png", "adam_vs_sgd.png",
            "Adam vs SGD, training loss against iterations (median over seeds, min-max band)")
     return lines, claims
 

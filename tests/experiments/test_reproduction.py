@@ -150,3 +150,20 @@ def test_the_committed_page_is_assembled_from_the_committed_fragments(
     assert reproduction.main(["--sections", "docs/reproduction/sections",
                               "--output", str(out)]) == 0
     assert out.read_text() == (REPO_ROOT / "docs" / "REPRODUCTION.md").read_text()
+
+
+def test_sections_draw_their_plots_from_an_archive_without_pngs(tmp_path) -> None:
+    # An archive holds summary.json and metrics.csv only: the lion and Adam-vs-SGD sections
+    # draw the comparison plots themselves instead of silently dropping them.
+    lion = tmp_path / "lion"
+    for seed in range(2):
+        for opt, loss in (("adam", 2e-3), ("esgd", 1e-3)):
+            _fake_run(lion / f"wavelet-{opt}" / f"seed{seed}", loss, 25.0, seed=seed)
+    assets = tmp_path / "assets"
+    lines, _ = reproduction.lion_section(lion, assets)
+    assert not list(lion.glob("*.png"))
+    assert any("lion_loss_vs_steps.png" in line for line in lines)
+    assert (assets / "lion_loss_vs_steps.png").is_file()
+    avs_lines, _ = reproduction.adam_sgd_section(_avs_grid(tmp_path / "avs"), assets)
+    assert any("adam_vs_sgd.png" in line for line in avs_lines)
+    assert (assets / "adam_vs_sgd.png").is_file()
