@@ -37,6 +37,12 @@ def scale_by_preconditioned_sgd(
     Hessian ``D**-1/2 H D**-1/2`` and, in the original variables, the step ``D**-1 g``; the
     ``D**-1/2`` of Algorithm 1 is what one writes for a ``D`` that holds squared row norms.
 
+    With one Rademacher probe (the default) the two are the *same* step: ``|v_i (Hv)_i| =
+    |(Hv)_i| = sqrt((Hv)_i**2)`` because ``|v_i| = 1``, so Algorithm 1's Jacobi and equilibration
+    estimates coincide entry by entry. They differ (and converge to ``|diag H|`` and
+    ``||H_i,:||``) only when the estimate averages several probes (``n_probes > 1``) or steps
+    (``accumulate=True``).
+
     ``accumulate=True`` (Algorithm 2, ESGD as in Dauphin et al.): the estimates of all steps
     so far are averaged with equal weights before ``D`` is formed (the signed ``v * Hv`` for
     Jacobi, ``(Hv)**2`` for equilibration), so ``D`` converges to its exact value at a fixed

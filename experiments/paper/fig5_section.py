@@ -644,7 +644,11 @@ def render(root: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[st
               "which divides by `sqrt(E|Hv|)` (the `|Hv|` variant, not a Jacobi diagonal); "
               "`adahessian_jacobi`: the true Jacobi preconditioner `|diag H|`. "
               "`preconditioned_sgd` and `preconditioned_sgd_e`: the paper's Algorithm 1 with "
-              "`D^J` and `D^E`, re-estimated every step, step `D^-1 g`, no momentum. "
+              "`D^J` and `D^E`, re-estimated every step, step `D^-1 g`, no momentum; with one "
+              "Rademacher probe a step, as the paper's algorithm draws it, the two are the same "
+              "step (`|v_i (Hv)_i| = |(Hv)_i| = sqrt((Hv)_i^2)` since `|v_i| = 1`), so their "
+              "rows agree to the last digit: the true `D^J`-against-`D^E` comparison here is "
+              "`adahessian_jacobi` against `adahessian_e`, whose moving averages separate them. "
               "`shampoo`, `kfac`: the Kronecker-factored baselines. All at the registry's "
               "learning rates (`experiments/optimizers/registry.py`); see `docs/OPTIMIZERS.md`.",
               ""]

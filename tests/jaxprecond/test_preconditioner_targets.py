@@ -233,3 +233,16 @@ def test_transforms_divide_by_exact_field_targets(name, make, target):
     rel = np.linalg.norm(d - want) / np.linalg.norm(want)
     assert rel < 0.1, rel
     assert np.linalg.norm(d - want) < 0.2 * np.linalg.norm(d - other)
+
+
+def test_one_rademacher_probe_makes_jacobi_and_equilibration_the_same_step():
+    # |v_i (Hv)_i| = |(Hv)_i| = sqrt((Hv)_i^2) when |v_i| = 1: Algorithm 1 with one probe cannot
+    # tell D^J from D^E (documented); averaging probes separates them.
+    g = jax.grad(quad)(X2)
+
+    def first_update(preconditioner, n_probes):
+        tx = jp.preconditioned_sgd(1.0, preconditioner=preconditioner, n_probes=n_probes)
+        return np.asarray(tx.update(g, tx.init(X2), X2, obj_fn=quad)[0])
+
+    np.testing.assert_array_equal(first_update("jacobi", 1), first_update("equilibrated", 1))
+    assert not np.allclose(first_update("jacobi", 64), first_update("equilibrated", 64))
