@@ -111,6 +111,8 @@ def _image(lines: list[str], assets: pathlib.Path, src: pathlib.Path, name: str,
 
 #: A verdict on a paper claim needs the median over at least this many seeds.
 MIN_SEEDS = 5
+#: Medians closer than this (relative) are called a near tie beside the verdict.
+NEAR_TIE = 0.05
 
 
 def _judged(n: int, ok: bool) -> str:
@@ -154,6 +156,27 @@ def _lower(x: float | None, y: float | None) -> bool:
     return x is not None and math.isfinite(x) and (y is None or not math.isfinite(y) or x < y)
 
 
+def _machine(results: Sequence[RunResult]) -> str:
+    """The machine the runs ran on, from their summaries (device, platform, JAX)."""
+    devices = sorted({str(r.summary.get("device", "?")) for r in results})
+    jax_versions = sorted({str(r.summary.get("jax_version", "?")) for r in results})
+    cpu = all("cpu" in d.lower() for d in devices)
+    return (("2 shared CPU cores" if cpu else "device " + ", ".join(devices))
+            + f" (JAX {', '.join(jax_versions)})")
+
+
+def _settings(results: Sequence[RunResult]) -> str:
+    """Length, seeds and machine of a grid, read from its runs."""
+    epochs = sorted({r.summary.get("epochs") for r in results}, key=str)
+    steps = sorted({r.summary.get("steps") for r in results}, key=str)
+    seeds = sorted({r.seed for r in results})
+    per_cell = sorted({len(v) for v in cells(results).values()})
+    n = f"{per_cell[0]}-{per_cell[-1]}" if len(per_cell) > 1 else str(per_cell[0])
+    return (f"Length: {', '.join(_fmt(e, 'g') for e in epochs)} epochs "
+            f"({', '.join(_fmt(s, 'g') for s in steps)} steps); seeds "
+            f"{' '.join(map(str, seeds))} ({n} per cell); machine: {_machine(results)}.")
+
+
 def _plot_source(root: pathlib.Path, results: Sequence[RunResult]) -> pathlib.Path:
     """Where the grid's comparison plots are: ``root`` when the grid drew them, else (an archive
     of ``summary.json`` and ``metrics.csv`` only) a temporary directory they are drawn into."""
@@ -176,8 +199,9 @@ def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], l
     grid = cells(results)
     epochs = sorted({r.summary.get("epochs") for r in results})
     seeds = sorted({r.seed for r in results})
-    lines += [f"Runs: `{lion}`, epochs run: {', '.join(_fmt(e, 'g') for e in epochs)} "
-              "(the reference trains 200), seeds: " + " ".join(map(str, seeds)) + ". "
+    lines += [f"Runs: `{lion}`. {_settings(results)} The reference trains 200 epochs; "
+              f"epochs run: {', '.join(_fmt(e, 'g') for e in epochs)}, seeds: "
+              + " ".join(map(str, seeds)) + ". "
               "Batch 512, 128 steps an epoch, 5x256 fields, registry learning rates. Every "
               "number is the median over seeds with its min-max; a claim is judged on medians "
               f"over at least {MIN_SEEDS} seeds. Times per step are wall-clock on 2 CPU cores "
@@ -384,8 +408,11 @@ def adam_sgd_section(avs: pathlib.Path, assets: pathlib.Path) -> tuple[list[str]
             f"- Fig. 3a Adam beats SGD: {_verdict(None)}"]
     grid = cells(results)
     first = results[0].summary
-    lines += [f"Image: `{first.get('config', {}).get('image') or 'bundled'}`, epochs "
-              f"{_fmt(first.get('epochs'), 'g')}; medians over seeds.", "",
+    lines += [f"Image: `{first.get('config', {}).get('image') or 'bundled'}`. "
+              f"{_settings(results)} Registry learning rates (Adam 1e-4, 5e-5 sine, 1e-3 "
+              "relu_pe; SGD 1.0). Medians over seeds; a claim is judged on the median final "
+              f"training MSE over at least {MIN_SEEDS} seeds, and 'Adam lower on' counts the "
+              "seeds on which Adam's run ends below SGD's with the same seed.", "",
               "| field | Adam MSE | SGD MSE | Adam PSNR | SGD PSNR | Adam lower on |",
               "|---|---|---|---|---|---|"]
     claims = []
@@ -398,9 +425,12 @@ def adam_sgd_section(avs: pathlib.Path, assets: pathlib.Path) -> tuple[list[str]
         lines.append(f"| {field} | {_fmt(med['adam'])} | {_fmt(med['sgd'])} | "
                      f"{_fmt(psnr['adam'], '.2f')} | {_fmt(psnr['sgd'], '.2f')} | {k}/{n} |")
         if med["adam"] is not None and med["sgd"] is not None:
+            gap = abs(med["adam"] - med["sgd"]) / max(med["adam"], med["sgd"])
+            near = (f"; a near tie: the medians differ by {100 * gap:.0f}%"
+                    if gap < NEAR_TIE else "")
             claims.append(f"- Fig. 3a {field}: Adam reaches a lower loss than SGD (median "
                           f"{med['adam']:.3g} vs {med['sgd']:.3g}, Adam lower on {k}/{n} "
-                          f"seeds): {_judged(n, med['adam'] < med['sgd'])}")
+                          f"seeds{near}): {_judged(n, med['adam'] < med['sgd'])}")
     lines.append("")
     _image(lines, assets, _plot_source(avs, results) / "loss_vs_steps.png", "adam_vs_sgd.png",
            "Adam vs SGD, training loss against iterations (median over seeds, min-max band)")
@@ -532,6 +562,13 @@ def _fig5_commands() -> tuple[str, ...]:
             f"python -m experiments.harness.archive {FIG5_RUNS} {FIG5_ARCHIVE} --commit")
 
 
+def _archived(grid: str, *run: str) -> Callable[[], tuple[str, ...]]:
+    """The commands of a section rendered from its archive: the run(s) into ``runs/GRID`` and
+    the archive of their small outputs into ``docs/reproduction/runs/GRID``."""
+    return lambda: (*run, f"python -m experiments.harness.archive runs/{grid} "
+                          f"docs/reproduction/runs/{grid} --commit")
+
+
 def _occupancy_commands() -> tuple[str, ...]:
     from experiments.paper import occupancy
 
@@ -604,19 +641,21 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
             "summary.json from python -m experiments.paper.condition", _has_summary,
             condition_section,
             lambda: ("python -m experiments.paper.condition --steps 200",)),
-    Section("adam_vs_sgd", "--adam-vs-sgd", "runs/adam_vs_sgd",
-            f"the grid of python -m experiments.paper.adam_vs_sgd ({_GRID})", _has_grid,
-            adam_sgd_section,
-            lambda: ("python -m experiments.paper.adam_vs_sgd --image $L --seeds 0 1 2 3 4 "
-                     "--epochs 10 --eval-every 5 --timing-steps 0",)),
+    Section("adam_vs_sgd", "--adam-vs-sgd", "docs/reproduction/runs/adam_vs_sgd",
+            f"the (archived) grid of python -m experiments.paper.adam_vs_sgd ({_GRID})",
+            _has_grid, adam_sgd_section,
+            _archived("adam_vs_sgd", "python -m experiments.paper.adam_vs_sgd --image $L "
+                      "--seeds 0 1 2 3 4 --out runs/adam_vs_sgd --resume")),
     Section("sparsity", "--sparsity", "runs/sparsity",
             "summary.json from python -m experiments.paper.sparsity", _has_summary,
             sparsity_section,
             lambda: ("python -m experiments.paper.sparsity --image $L --epochs 5 --every 1",)),
-    Section("lion", "--lion", "runs/lion",
-            f"the grid of python -m experiments.paper.lion ({_GRID})", _has_grid, lion_section,
-            lambda: ("python -m experiments.paper.lion --seeds 0 1 2 3 4 --epochs 10 "
-                     "--eval-every 5 --timing-steps 50",)),
+    Section("lion", "--lion", "docs/reproduction/runs/lion200",
+            f"the (archived) grid of python -m experiments.paper.lion ({_GRID})", _has_grid,
+            lion_section,
+            _archived("lion200", "python -m experiments.paper.lion --activations wavelet gaussian "
+                      "sine relu_pe --optimizers adam esgd esgd_reference --seeds 0 1 2 3 4 "
+                      "--epochs 200 --eval-every 10 --out runs/lion200 --resume")),
     Section("fig5", "--fig5", FIG5_ARCHIVE,
             f"the archived grid of python -m experiments.paper.fig5 ({_GRID}; summary.json and "
             "metrics.csv suffice)", _has_grid, _fig5, _fig5_commands),

@@ -129,7 +129,7 @@ def test_a_directory_without_results_keeps_the_fragment(page, tmp_path, capsys) 
     (tmp_path / "empty").mkdir()
     assert reproduction.main(["--lion", str(tmp_path / "empty"), "--output", str(out)]) == 0
     err = capsys.readouterr().err
-    assert f"note: --lion {tmp_path / 'empty'}: no results (expected the grid of" in err
+    assert f"note: --lion {tmp_path / 'empty'}: no results (expected the (archived) grid of" in err
     assert "keeping" in err
     assert (sections / "lion.md").read_text() == texts["lion"]
     assert "Body of lion." in out.read_text()
