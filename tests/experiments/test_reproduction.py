@@ -167,3 +167,17 @@ def test_sections_draw_their_plots_from_an_archive_without_pngs(tmp_path) -> Non
     avs_lines, _ = reproduction.adam_sgd_section(_avs_grid(tmp_path / "avs"), assets)
     assert any("adam_vs_sgd.png" in line for line in avs_lines)
     assert (assets / "adam_vs_sgd.png").is_file()
+
+
+def test_a_partial_lion_grid_says_which_claims_are_not_run_yet(tmp_path) -> None:
+    # A grid still running (only Adam's wavelet runs archived) keeps every claim on the page,
+    # marked as not run yet, instead of silently dropping them.
+    lion = tmp_path / "lion"
+    for seed in range(5):
+        _fake_run(lion / "wavelet-adam" / f"seed{seed}", 2e-3, 27.0, seed=seed)
+    _, claims = reproduction.lion_section(lion, tmp_path / "assets")
+    text = "\n".join(claims)
+    assert "ESGD beats Adam at epoch 10 (paper 29.36 vs 26.61 dB): not run yet (wavelet runs: " \
+           "0 of `esgd`, 5 of `adam`)" in text
+    for field in ("gaussian", "sine", "wavelet", "relu_pe"):
+        assert f"- {field}: " in text and "not run yet" in text.split(f"- {field}: ")[1]
