@@ -7,7 +7,9 @@ A task module provides:
   :class:`~experiments.harness.config.RunConfig` holding its data settings;
 - ``prepare(config)``: validate and load the data, returning a
   :class:`~experiments.harness.task.Task` (bad input raises ``UsageError`` before any work);
-- ``run(config)`` and ``main(argv)`` (``python -m experiments.<task>``);
+- ``run(config)`` and ``main(argv)`` (``python -m experiments.<task>``), which delegate to
+  :mod:`experiments.harness.entry` (the parser, the checks opening ``prepare``, training and
+  printing are written there once);
 - ``report_settings(config)`` and ``REPORT_NOTES``: what a comparison report says about the data
   and the metric.
 - optionally ``finish(task, config, summary)``: the task's own summary keys, added to a finished

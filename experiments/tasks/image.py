@@ -23,8 +23,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.harness import cli
-from experiments.harness.config import RunConfig, check_positive, validate
+from experiments.harness import cli, entry
+from experiments.harness.config import RunConfig, check_positive
 from experiments.harness.errors import UsageError
 from experiments.harness.metrics import psnr
 from experiments.harness.plots import save_error_map, save_rgb
@@ -148,11 +148,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 def parser(prog: str = "python -m experiments.image", description: str | None = None,
            ) -> cli.OneLineParser:
     """The parser of ``python -m experiments.image``."""
-    p = cli.OneLineParser(prog=prog, description=description,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(p)
-    cli.add_run_args(p, default_out=DEFAULT_OUT)
-    return p
+    return entry.task_parser(add_data_args, prog, description, default_out=DEFAULT_OUT)
 
 
 def make_config(
@@ -181,12 +177,7 @@ REPORT_NOTES = ("Final PSNR is that of the full-resolution reconstruction at the
 
 def prepare(config: ImageConfig) -> ImageTask:
     """Validate ``config`` and load its data; every bad input raises :class:`UsageError`."""
-    validate(config)
-    if config.task != NAME:
-        raise UsageError(f"--task {config.task!r}: expected {NAME!r}")
-    from experiments import optimizers
-
-    optimizers.get(config.optimizer)
+    entry.check_config(config, NAME)
     model = make_field(config.activation, config.depth, config.width)
     image = load_image(config.image, config.size)
     task = ImageTask(image, model, source=config.image or BUNDLED_IMAGE)
@@ -200,24 +191,12 @@ def prepare(config: ImageConfig) -> ImageTask:
 
 def run(config: ImageConfig, **kwargs: Any) -> dict[str, Any]:
     """Train an image field as ``config`` says; returns the summary (see :func:`train.train`)."""
-    from experiments.harness.train import train
-
-    return train(prepare(config), config, **kwargs)
+    return entry.run_task(prepare, config, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m experiments.image``; returns the exit code."""
-    return cli.run_main(_main, argv)
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    args = parser(description=__doc__).parse_args(argv)
-    config = make_config(args)
-    cli.init_distributed(config)
-    summary = run(config)
-    if summary:
-        cli.print_summary(summary, config)
-    return 0
+    return entry.task_main(argv, parser=parser, doc=__doc__, make_config=make_config, run=run)
 
 
 if __name__ == "__main__":

@@ -33,8 +33,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.harness import cli
-from experiments.harness.config import RunConfig, check_positive, validate
+from experiments.harness import cli, entry
+from experiments.harness.config import RunConfig, check_positive
 from experiments.harness.errors import UsageError
 from experiments.harness.metrics import psnr
 from experiments.harness.train import SUMMARY_KEYS as HARNESS_SUMMARY_KEYS
@@ -281,14 +281,14 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 def parser(prog: str = "python -m experiments.nerf", description: str | None = None
            ) -> cli.OneLineParser:
     """The parser of ``python -m experiments.nerf``."""
-    p = cli.OneLineParser(prog=prog, description=description,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(p)
+    return entry.task_parser(add_data_args, prog, description, default_out=DEFAULT_OUT,
+                             extra_args=_add_target_arg)
+
+
+def _add_target_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target-psnr", dest="target", type=float, default=None,
                    help="smoothed training PSNR whose iterations and optimizer time are "
                         "reported (Table 1: lego 26.44, fern 25.38)")
-    cli.add_run_args(p, default_out=DEFAULT_OUT)
-    return p
 
 
 def make_config(args: argparse.Namespace, *, activation: str | None = None,
@@ -356,12 +356,7 @@ REPORT_NOTES = (
 
 def prepare(config: NerfConfig) -> NerfTask:
     """Validate ``config`` and load its scene; every bad input raises :class:`UsageError`."""
-    validate(config)
-    if config.task != NAME:
-        raise UsageError(f"--task {config.task!r}: expected {NAME!r}")
-    from experiments import optimizers
-
-    optimizers.get(config.optimizer)
+    entry.check_config(config, NAME)
     model = make_radiance_field(config.activation, config.depth, config.width)
     scene = load_scene(config.scene, image_scale=config.image_scale, ndc=config.ndc,
                        llff_hold=config.llff_hold)
@@ -410,32 +405,23 @@ def finish(task: NerfTask, config: NerfConfig, summary: dict[str, Any]) -> dict[
 def run(config: NerfConfig, **kwargs: Any) -> dict[str, Any]:
     """Train a NeRF as ``config`` says; returns the summary with the NeRF metrics (also
     written to ``summary.json``)."""
-    from experiments.harness.train import train
-
-    task = prepare(config)
-    summary = train(task, config, **kwargs)
-    return finish(task, config, summary) if summary else summary
+    return entry.run_task(prepare, config, finish=finish, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m experiments.nerf``; returns the exit code."""
-    return cli.run_main(_main, argv)
+    return entry.task_main(argv, parser=parser, doc=__doc__, make_config=make_config, run=run,
+                           report=_report)
 
 
-def _main(argv: Sequence[str] | None) -> int:
-    args = parser(description=__doc__).parse_args(argv)
-    config = make_config(args)
-    cli.init_distributed(config)
-    summary = run(config)
-    if summary:
-        cli.print_summary(summary, config)
-        reached = summary["iterations_to_target"]
-        print(f"test PSNR {summary['test_psnr']:.2f} dB, SSIM {summary['test_ssim']:.3f}; "
-              f"train PSNR {summary['train_psnr']:.2f} dB (smoothed "
-              f"{summary['train_psnr_smoothed']:.2f})"
-              + (f"; target {config.target_psnr} dB reached at iteration {reached}"
-                 if config.target_psnr is not None else ""))
-    return 0
+def _report(summary: dict[str, Any], config: NerfConfig) -> None:
+    """The NeRF metrics of a finished run, one line."""
+    reached = summary["iterations_to_target"]
+    print(f"test PSNR {summary['test_psnr']:.2f} dB, SSIM {summary['test_ssim']:.3f}; "
+          f"train PSNR {summary['train_psnr']:.2f} dB (smoothed "
+          f"{summary['train_psnr_smoothed']:.2f})"
+          + (f"; target {config.target_psnr} dB reached at iteration {reached}"
+             if config.target_psnr is not None else ""))
 
 
 if __name__ == "__main__":

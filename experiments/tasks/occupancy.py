@@ -32,8 +32,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from experiments.harness import cli
-from experiments.harness.config import RunConfig, validate
+from experiments.harness import cli, entry
+from experiments.harness.config import RunConfig
 from experiments.harness.errors import UsageError
 from experiments.tasks import meshing
 from experiments.tasks import occupancy_data as od
@@ -234,12 +234,8 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 def parser(prog: str = "python -m experiments.occupancy", description: str | None = None,
            ) -> cli.OneLineParser:
     """The parser of ``python -m experiments.occupancy``."""
-    p = cli.OneLineParser(prog=prog, description=description,
-                          formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_data_args(p)
-    cli.add_run_args(p, default_out=DEFAULT_OUT)
-    p.set_defaults(eval_every=1)
-    return p
+    return entry.task_parser(add_data_args, prog, description, default_out=DEFAULT_OUT,
+                             eval_every=1)
 
 
 def make_config(
@@ -278,12 +274,7 @@ REPORT_NOTES = (
 def prepare(config: OccupancyConfig) -> OccupancyTask:
     """Validate ``config`` and load, sample and label its data; bad input raises
     :class:`UsageError` before any sampling."""
-    validate(config)
-    if config.task != NAME:
-        raise UsageError(f"--task {config.task!r}: expected {NAME!r}")
-    from experiments import optimizers
-
-    optimizers.get(config.optimizer)
+    entry.check_config(config, NAME)
     model = make_model(config.activation, config.depth, config.width)
     shape = od.load_shape(config.mesh)
     settings = config.sampling()
@@ -296,24 +287,12 @@ def run(config: OccupancyConfig, **kwargs: Any) -> dict[str, Any]:
     """Train an occupancy field as ``config`` says; returns the summary with ``final_iou``,
     ``final_iou_surface``, ``final_train_batch_iou`` and ``final_loss`` (see
     :func:`train.train`)."""
-    from experiments.harness.train import train
-
-    return train(prepare(config), config, **kwargs)
+    return entry.run_task(prepare, config, **kwargs)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of ``python -m experiments.occupancy``; returns the exit code."""
-    return cli.run_main(_main, argv)
-
-
-def _main(argv: Sequence[str] | None) -> int:
-    args = parser(description=__doc__).parse_args(argv)
-    config = make_config(args)
-    cli.init_distributed(config)
-    summary = run(config)
-    if summary:
-        cli.print_summary(summary, config)
-    return 0
+    return entry.task_main(argv, parser=parser, doc=__doc__, make_config=make_config, run=run)
 
 
 if __name__ == "__main__":
