@@ -489,8 +489,8 @@ REASONS = """## Likely reasons where we differ
 # --- the page, assembled from one fragment per section ----------------------------------------
 
 #: The sections of the page, in the order they (and their claims) appear.
-SECTION_NAMES = ("condition", "adam_vs_sgd", "sparsity", "lion", "fig5", "extra", "occupancy",
-                 "nerf", "beyond", "companion")
+SECTION_NAMES = ("condition", "adam_vs_sgd", "sparsity", "lion", "fig5", "div2k", "extra",
+                 "occupancy", "nerf", "beyond", "companion")
 #: The lines that delimit a fragment's claims (the page's "## Claims" list is theirs, in order).
 CLAIMS_BEGIN = "<!-- claims -->"
 CLAIMS_END = "<!-- /claims -->"
@@ -534,6 +534,12 @@ def _fig5(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
     from experiments.paper import fig5_section
 
     return fig5_section.render(d, assets)
+
+
+def _div2k(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    from experiments.paper import div2k
+
+    return div2k.reproduction_section(d)
 
 
 def _occupancy(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
@@ -668,6 +674,11 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
     Section("fig5", "--fig5", FIG5_ARCHIVE,
             f"the archived grid of python -m experiments.paper.fig5 ({_GRID}; summary.json and "
             "metrics.csv suffice)", _has_grid, _fig5, _fig5_commands),
+    Section("div2k", "--div2k", "docs/reproduction/runs/div2k",
+            f"archived grids of python -m experiments.paper.div2k (IMAGE/ with {_GRID})",
+            _has_grids, _div2k,
+            _archived("div2k", "python -m experiments.paper.div2k --seeds 0 1 2 3 4 "
+                      "--out runs/div2k --resume")),
     Section("extra", "--extra", "runs/extra",
             "image run directories (*/summary.json)", _has_runs, _extra,
             lambda: ("python -m experiments.image --image $L --activation sine --optimizer esgd "
