@@ -29,6 +29,7 @@ TASKS: dict[str, str] = {
     "image": "experiments.tasks.image",
     "nerf": "experiments.tasks.nerf",
     "occupancy": "experiments.tasks.occupancy",
+    "video": "experiments.tasks.video",
 }
 
 
