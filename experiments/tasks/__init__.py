@@ -26,6 +26,7 @@ from types import ModuleType
 from experiments.harness.errors import UsageError
 
 TASKS: dict[str, str] = {
+    "audio": "experiments.tasks.audio",
     "image": "experiments.tasks.image",
     "nerf": "experiments.tasks.nerf",
     "occupancy": "experiments.tasks.occupancy",
