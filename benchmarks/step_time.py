@@ -22,7 +22,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import jax
@@ -77,46 +77,86 @@ WARMUP_TIMED = ("esgd", "esgd warmup_probes=8", "esgd clip=None (unclipped)")
 WARMUP_STEPS = 50
 
 
-def main(argv: list[str] | None = None) -> dict[str, float]:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--steps", type=int, default=40, help="timed steps per round")
-    parser.add_argument("--warmup", type=int, default=60, help="untimed steps before timing")
-    parser.add_argument("--warmup-rounds", type=int, default=1,
-                        help="rounds of the first 50 steps timed from a fresh state")
-    parser.add_argument("--include-baselines", action="store_true",
-                        help="also time shampoo, kfac and lbfgs (experiments.optimizers)")
-    args = parser.parse_args(argv)
+#: Baselines of :mod:`experiments.optimizers` timed with ``--include-baselines``: name -> the
+#: registry's learning rate for a Gaussian field (K-FAC also gets the task's options).
+BASELINES: dict[str, float] = {"shampoo": 0.1, "lbfgs": 1.0, "kfac": 1e-4, "muon": 0.005,
+                               "sophia_h": 1e-3, "sophia_e": 1e-3}
 
+
+def measure(
+    *,
+    rounds: int = 5,
+    steps: int = 40,
+    warmup: int = 60,
+    warmup_rounds: int = 1,
+    include_baselines: bool = False,
+    include_safeguards: bool = True,
+    only: Sequence[str] | None = None,
+    depth: int | None = None,
+    width: int | None = None,
+    batch: int = BATCH,
+    deadline: float | None = None,
+) -> dict[str, Any]:
+    """Median step times of every optimizer, interleaved in rounds, in this process.
+
+    Args:
+      rounds, steps, warmup, warmup_rounds: as the command-line flags.
+      include_baselines: also time :data:`BASELINES` (Shampoo, K-FAC, L-BFGS, Muon, Sophia).
+      include_safeguards: also time ESGD with each safeguard of ``docs/ROBUSTNESS.md``.
+      only: time only these names (Adam is always timed: it is the reference).
+      depth, width: the field's size (default the paper's 5x256).
+      batch: coordinates per step (the paper's 512).
+      deadline: a ``time.perf_counter()`` value; optimizers not yet compiled by then are
+        dropped (listed in ``skipped``, as are baselines whose optional package is missing) so
+        that a run under a time budget still reports the others.
+
+    Returns:
+      ``{"step_s": {name: median s}, "mean_s": {...}, "ratio": {name: median / adam's},
+      "warmup_s": {...}, "warmup_ratio": {...}, "grad_s", "hvp_s", "hvp_over_grad",
+      "skipped": [names], "config": {...}}``.
+    """
     rng = np.random.default_rng(0)
     coords = rng.uniform(-1, 1, (256 * 256, 2)).astype(np.float32)
     pixels = rng.uniform(0, 1, (256 * 256, 3)).astype(np.float32)
-    model = fields.make("gaussian")
+    overrides = {k: v for k, v in (("depth", depth), ("width", width)) if v is not None}
+    model = fields.make("gaussian", **overrides)
     params = model.init(jax.random.PRNGKey(0), jnp.zeros((1, 2)))["params"]
 
     def loss_fn(p: Any, batch: dict[str, jax.Array]) -> jax.Array:
         return jnp.mean((model.apply({"params": p}, batch["coords"]) - batch["pixels"]) ** 2)
 
     batches = [
-        jax.device_put({"coords": coords[i * BATCH:(i + 1) * BATCH],
-                        "pixels": pixels[i * BATCH:(i + 1) * BATCH]})
+        jax.device_put({"coords": coords[i * batch:(i + 1) * batch],
+                        "pixels": pixels[i * batch:(i + 1) * batch]})
         for i in range(8)
     ]
 
+    def wanted(name: str) -> bool:
+        return only is None or name == "adam" or name in only
+
+    makers = {**_core_optimizers(), **(_safeguarded_esgd() if include_safeguards else {})}
     runners: dict[str, Any] = {}
-    for name, make in {**_core_optimizers(), **_safeguarded_esgd()}.items():
-        tx = make()
-        runners[name] = [jp.make_train_step(loss_fn, tx), params, tx.init(params)]
-    fresh_states = {name: runners[name][2] for name in WARMUP_TIMED}
-    if args.include_baselines:
+    for name, make in makers.items():
+        if wanted(name):
+            tx = make()
+            runners[name] = [jp.make_train_step(loss_fn, tx), params, tx.init(params)]
+    fresh_states = {name: runners[name][2] for name in WARMUP_TIMED if name in runners}
+    skipped: list[str] = []
+    if include_baselines:
         from experiments import optimizers
         from experiments.optimizers.kfac import kfac_task_options
 
         task = _SyntheticImageTask(model, coords, pixels)
-        for name, lr, opts in [("shampoo", 0.1, {}), ("lbfgs", 1.0, {}),
-                               ("kfac", 1e-4, kfac_task_options(task))]:
-            tx = optimizers.build(name, lr, **opts)
-            make_step = optimizers.make_step_fn(name)
+        for name, lr in BASELINES.items():
+            if not wanted(name):
+                continue
+            try:
+                opts = kfac_task_options(task) if name == "kfac" else {}
+                tx = optimizers.build(name, lr, **opts)
+                make_step = optimizers.make_step_fn(name)
+            except ImportError as exc:  # an optional package missing on this machine
+                skipped.append(f"{name} ({exc})")
+                continue
             kwargs = {"extra_args": ("value", "grad", "value_fn")} if name == "lbfgs" else {}
             runners[name] = [make_step(loss_fn, tx, **kwargs), params, tx.init(params)]
 
@@ -133,18 +173,23 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
         runners[name][1:] = [p, s]
         return out
 
-    for name in runners:
-        run(name, args.warmup, timed=False)
+    for name in list(runners):
+        if deadline is not None and name != "adam" and time.perf_counter() > deadline:
+            skipped.append(name)
+            del runners[name]
+            fresh_states.pop(name, None)
+            continue
+        run(name, warmup, timed=False)
     times: dict[str, list[float]] = {name: [] for name in runners}
-    for _ in range(args.rounds):
+    for _ in range(rounds):
         for name in runners:
-            times[name] += run(name, args.steps, timed=True)
+            times[name] += run(name, steps, timed=True)
 
     # The curvature warm-up (an HVP on each of the first 50 steps) timed from a fresh state, on
     # the already compiled step (no recompilation: the state has the same structure).
-    warmup_times: dict[str, list[float]] = {name: [] for name in WARMUP_TIMED}
-    for _ in range(args.warmup_rounds):
-        for name in WARMUP_TIMED:
+    warmup_times: dict[str, list[float]] = {name: [] for name in fresh_states}
+    for _ in range(warmup_rounds):
+        for name in fresh_states:
             runners[name][1:] = [params, fresh_states[name]]
             warmup_times[name] += run(name, WARMUP_STEPS, timed=True)
 
@@ -167,27 +212,57 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
 
     t_grad = median_time(lambda: grad_fn(params))
     t_hvp = median_time(lambda: hvp_fn(params, probe))
+    step_s = {name: statistics.median(ts) for name, ts in times.items()}
+    adam = step_s["adam"]
+    warmup_s = {name: statistics.median(ts) for name, ts in warmup_times.items()}
+    return {
+        "step_s": step_s,
+        "mean_s": {name: statistics.fmean(ts) for name, ts in times.items()},
+        "ratio": {name: t / adam for name, t in step_s.items()},
+        "warmup_s": warmup_s,
+        "warmup_ratio": {name: t / adam for name, t in warmup_s.items()},
+        "grad_s": t_grad,
+        "hvp_s": t_hvp,
+        "hvp_over_grad": t_hvp / t_grad,
+        "skipped": skipped,
+        "config": {"field": f"{model.depth}x{model.width or 256} gaussian", "batch": batch,
+                   "rounds": rounds, "steps": steps, "warmup": warmup,
+                   "warmup_rounds": warmup_rounds,
+                   "parameters": int(sum(x.size for x in jax.tree.leaves(params)))},
+    }
 
-    adam = statistics.median(times["adam"])
+
+def main(argv: list[str] | None = None) -> dict[str, float]:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=40, help="timed steps per round")
+    parser.add_argument("--warmup", type=int, default=60, help="untimed steps before timing")
+    parser.add_argument("--warmup-rounds", type=int, default=1,
+                        help="rounds of the first 50 steps timed from a fresh state")
+    parser.add_argument("--include-baselines", action="store_true",
+                        help="also time shampoo, kfac, lbfgs, muon, sophia_h and sophia_e "
+                             "(experiments.optimizers)")
+    args = parser.parse_args(argv)
+    r = measure(rounds=args.rounds, steps=args.steps, warmup=args.warmup,
+                warmup_rounds=args.warmup_rounds, include_baselines=args.include_baselines)
+
     ratios = {}
     print(f"device: {jax.devices()[0].device_kind}; field 5x256 gaussian, batch {BATCH}; "
           f"{args.rounds} rounds x {args.steps} timed steps after {args.warmup} warm-up steps")
     print(f"{'optimizer':32s} {'median ms':>10s} {'mean ms':>9s} {'median/adam':>12s}")
-    for name, ts in times.items():
-        med = statistics.median(ts)
-        ratios[name] = med / adam
-        print(f"{name:32s} {1e3 * med:10.2f} {1e3 * statistics.fmean(ts):9.2f} "
-              f"{med / adam:11.2f}x")
+    for name, med in r["step_s"].items():
+        ratios[name] = r["ratio"][name]
+        print(f"{name:32s} {1e3 * med:10.2f} {1e3 * r['mean_s'][name]:9.2f} "
+              f"{r['ratio'][name]:11.2f}x")
     print(f"first {WARMUP_STEPS} steps (curvature warm-up, an HVP each), median ms and ratio "
           "to adam's step:")
-    for name, ts in warmup_times.items():
-        med = statistics.median(ts)
-        ratios[f"{name} (warm-up)"] = med / adam
-        print(f"  {name:30s} {1e3 * med:10.2f} {med / adam:11.2f}x")
-    print(f"gradient {1e3 * t_grad:.2f} ms; grad+HVP (one jvp of grad) {1e3 * t_hvp:.2f} ms; "
-          f"HVP/gradient cost ratio {t_hvp / t_grad:.2f}")
+    for name, med in r["warmup_s"].items():
+        ratios[f"{name} (warm-up)"] = r["warmup_ratio"][name]
+        print(f"  {name:30s} {1e3 * med:10.2f} {r['warmup_ratio'][name]:11.2f}x")
+    print(f"gradient {1e3 * r['grad_s']:.2f} ms; grad+HVP (one jvp of grad) "
+          f"{1e3 * r['hvp_s']:.2f} ms; HVP/gradient cost ratio {r['hvp_over_grad']:.2f}")
     print("targets: esgd <= 1.05x adam; adahessian (HVP every step) <= 2.6x adam")
-    ratios["hvp_over_grad"] = t_hvp / t_grad
+    ratios["hvp_over_grad"] = r["hvp_over_grad"]
     return ratios
 
 
