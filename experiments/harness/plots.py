@@ -135,11 +135,14 @@ class PlotSpec(NamedTuple):
 
 
 def default_plots(metric: str = "psnr", label: str = "PSNR (dB)") -> tuple[PlotSpec, ...]:
-    """The comparison report's plots: loss against iterations and time, metric against epochs."""
+    """The comparison report's plots: loss against iterations and time, the metric against
+    epochs and against wall-clock time (what a user waits for)."""
     return (PlotSpec("loss_vs_steps", "step", "loss", "iteration", "training loss", True),
             PlotSpec("loss_vs_time", "time_s", "loss", "training time (s)", "training loss",
                      True),
-            PlotSpec(f"{metric}_vs_epoch", "epoch", f"train_{metric}", "epoch", label))
+            PlotSpec(f"{metric}_vs_epoch", "epoch", f"train_{metric}", "epoch", label),
+            PlotSpec(f"{metric}_vs_time", "time_s", f"train_{metric}", "training time (s)",
+                     label))
 
 
 def comparison_plots(

@@ -22,7 +22,6 @@ statement holds when it holds on more than half of the seeds, and is judged only
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import os
@@ -34,19 +33,28 @@ from typing import Any, NamedTuple
 
 from experiments.harness.plots import PlotSpec
 from experiments.harness.report import RunResult, cells, read_results
+from experiments.harness.targets import (  # noqa: F401  (re-exported: the section's vocabulary)
+    BASELINE,
+    MIN_GAIN_DB,
+    Reach,
+    Run,
+    Target,
+    baseline_start,
+    common_target,
+    median_worst,
+    nan_float,
+    pair_target,
+    reach,
+    target_of,
+)
 from experiments.paper.fig5 import OPTIMIZERS
 
-#: An optimizer "learned" when its median final training PSNR is at least this much above its
-#: median first-epoch training PSNR (3 dB: the training MSE at least halved).
-MIN_GAIN_DB = 3.0
 #: The order of the table and the plots: the driver's; others follow by name.
 ORDER = OPTIMIZERS
 #: The paper's ESGD (reference code: no clip, the reference's bias correction) and ours.
 PAPER_ESGD, OUR_ESGD = "esgd_reference", "esgd"
 #: The AdaHessian the statements are about (the paper's AdaHessian(E), the original code's).
 ADAHESSIAN = "adahessian_e"
-#: The baseline: where a sane optimizer starts (its first epoch) bounds what counts as learning.
-BASELINE = "adam"
 #: The plots; ``optimizer_time_s`` is added to each row as step x the run's optimizer time per
 #: step.
 PLOTS = (
@@ -77,165 +85,6 @@ QUOTES = (
              "to Adam. Notably, ESGD demonstrates faster convergence and has comparable training "
              "time and memory usage per iteration compared to Adam."),
 )
-
-
-def _nan(x: Any) -> float:
-    """``x`` as a float; NaN for a missing or non-numeric value."""
-    return float(x) if isinstance(x, int | float) else math.nan
-
-
-@dataclasses.dataclass(frozen=True)
-class Run:
-    """What the section reads of one finished run.
-
-    Attributes:
-      optimizer, seed: its cell and seed.
-      final: full-image PSNR at the end (``summary.json``'s ``final_psnr``; NaN if diverged).
-      rows: ``metrics.csv`` rows (``step``, ``epoch``, ``time_s``, ``loss``, ``train_psnr``).
-      optimizer_step_s: optimizer time per step (``optimizer_time_per_step_s``), if measured.
-      summary: the whole ``summary.json``.
-    """
-
-    optimizer: str
-    seed: int
-    final: float
-    rows: tuple[dict[str, Any], ...]
-    optimizer_step_s: float | None = None
-    summary: Mapping[str, Any] = dataclasses.field(default_factory=dict)
-
-    @classmethod
-    def of(cls, r: RunResult) -> Run:
-        s = r.summary
-        return cls(r.optimizer, r.seed, _nan(s.get("final_psnr")), tuple(r.rows),
-                   s.get("optimizer_time_per_step_s"), s)
-
-    def train_psnr(self, index: int) -> float:
-        """The training PSNR of logged window ``index`` (-1: the last), NaN if none."""
-        try:
-            return _nan(self.rows[index].get("train_psnr"))
-        except IndexError:
-            return math.nan
-
-
-class Reach(NamedTuple):
-    """The first logged window whose training PSNR reaches a target."""
-
-    step: int
-    epoch: float
-    time_s: float
-    optimizer_s: float | None
-
-
-def reach(run: Run, target: float | None) -> Reach | None:
-    """Where ``run``'s training PSNR (the PSNR of each window's mean mini-batch loss) first
-    reaches ``target``; ``None`` if it never does (or there is no target)."""
-    if target is None:
-        return None
-    for row in run.rows:
-        value = _nan(row.get("train_psnr"))
-        if math.isfinite(value) and value >= target:
-            step = int(row["step"])
-            opt = step * run.optimizer_step_s if run.optimizer_step_s is not None else None
-            return Reach(step, _nan(row.get("epoch")), _nan(row.get("time_s")), opt)
-    return None
-
-
-def _median(values: Sequence[float]) -> float:
-    """The median with non-finite values (diverged seeds) counted as the worst, ``-inf``."""
-    return statistics.median(v if math.isfinite(v) else -math.inf for v in values)
-
-
-class Target(NamedTuple):
-    """A target and how it was chosen.
-
-    Attributes:
-      value: the target training PSNR in dB (floored to 0.1 dB), ``None`` if there is none (no
-        optimizer of the set learned, or, with ``all_must_learn``, one of them did not).
-      setter: the optimizer whose median set it.
-      medians: per optimizer of the set, the median final training PSNR over its seeds.
-      excluded: per optimizer of the set left out of the rule, why.
-      scope: ``"common"`` (every optimizer) or ``"pair"`` (the two a statement compares).
-    """
-
-    value: float | None
-    setter: str | None
-    medians: dict[str, float]
-    excluded: dict[str, str]
-    scope: str = "common"
-
-    def judged_at(self) -> str:
-        """How a statement judged with this target was judged, for its claim line."""
-        if self.value is not None and self.setter is not None:
-            which = ("the lower of the two optimizers' median final training PSNRs"
-                     if self.scope == "pair" else
-                     "the lowest median final training PSNR among the optimizers that learned")
-            return (f"judged at the {self.scope} target, {self.value:g} dB: {which}, "
-                    f"`{self.setter}`'s {self.medians[self.setter]:.2f} dB, floored")
-        if self.scope == "pair" and self.excluded:
-            why = " and ".join(f"`{o}`" for o in self.excluded) + " did not learn"
-        else:
-            why = "no optimizer learned"
-        return f"judged by final PSNR, no {self.scope} target: {why}"
-
-
-def _first_epoch(runs: Sequence[Run]) -> float:
-    firsts = [r.train_psnr(0) for r in runs if math.isfinite(r.train_psnr(0))]
-    return statistics.median(firsts) if firsts else math.nan
-
-
-def target_of(by_opt: Mapping[str, Sequence[Run]], min_gain: float = MIN_GAIN_DB, *,
-              all_must_learn: bool = False, scope: str = "common",
-              start: float | None = None) -> Target:
-    """The lowest median final training PSNR among the optimizers of ``by_opt`` that learned,
-    floored to 0.1 dB; with ``all_must_learn``, no target unless every one of them learned.
-
-    An optimizer learned when its median final training PSNR (a diverged seed counting as
-    ``-inf``) is finite and at least ``min_gain`` dB above both its own median first-epoch
-    training PSNR and ``start`` (the baseline's, see :func:`baseline_start`). One that diverged
-    or stalled would otherwise set a target every run reaches in its first epoch; the ``start``
-    bound also leaves out one that blew up in its first epoch and recovered part of the way (a
-    gain over a first epoch far below where a sane optimizer starts is no learning). The floor
-    keeps the target reached by at least half the seeds of the optimizer that sets it.
-    """
-    medians, excluded = {}, {}
-    for opt, runs in by_opt.items():
-        final = _median([r.train_psnr(-1) for r in runs])
-        own = _first_epoch(runs)
-        first = own if start is None or not math.isfinite(start) else max(own, start)
-        medians[opt] = final
-        if not math.isfinite(final):
-            excluded[opt] = "diverged (median final training PSNR not finite)"
-        elif not math.isfinite(first) or final - first < min_gain:
-            gain = f"{final - first:+.1f} dB" if math.isfinite(first) else "unknown gain"
-            over = ("its first epoch" if first == own else
-                    f"`{BASELINE}`'s first epoch ({start:.2f} dB), above its own")
-            excluded[opt] = (f"did not learn (median final training PSNR {final:.2f} dB, "
-                             f"{gain} over {over}; the rule asks for {min_gain:g} dB)")
-    eligible = {o: m for o, m in medians.items() if o not in excluded}
-    if not eligible or (all_must_learn and excluded):
-        return Target(None, None, medians, excluded, scope)
-    setter = min(eligible, key=eligible.__getitem__)
-    return Target(math.floor(eligible[setter] * 10) / 10, setter, medians, excluded, scope)
-
-
-def baseline_start(by_opt: Mapping[str, Sequence[Run]]) -> float | None:
-    """The baseline's (Adam's) median first-epoch training PSNR, where a sane optimizer starts;
-    ``None`` without a baseline in the grid."""
-    runs = by_opt.get(BASELINE)
-    return _first_epoch(runs) if runs else None
-
-
-def common_target(by_opt: Mapping[str, Sequence[Run]], min_gain: float = MIN_GAIN_DB) -> Target:
-    """The target over every optimizer (:func:`target_of`): the table's and the plots'."""
-    return target_of(by_opt, min_gain, start=baseline_start(by_opt))
-
-
-def pair_target(by_opt: Mapping[str, Sequence[Run]], a: str, b: str,
-                min_gain: float = MIN_GAIN_DB) -> Target:
-    """The target of a statement comparing ``a`` with ``b`` (:func:`target_of` over those two):
-    the lower of their medians, and none if either did not learn."""
-    return target_of({a: by_opt[a], b: by_opt[b]}, min_gain, all_must_learn=True, scope="pair",
-                     start=baseline_start(by_opt))
 
 
 # --- seed-by-seed comparisons ------------------------------------------------------------------
@@ -290,7 +139,7 @@ def by_cost(target: float | None, cost: str) -> Key:
 
 def per_step(run: Run) -> float:
     """A key ranking runs by training time per iteration, less is better (missing: worst)."""
-    t = _nan(run.summary.get("time_per_step_s"))
+    t = nan_float(run.summary.get("time_per_step_s"))
     return -t if math.isfinite(t) else -math.inf
 
 
@@ -401,7 +250,7 @@ def _span(values: Sequence[float], spec: str) -> str:
     bad = len(values) - len(vals)
     if not vals:
         return f"diverged ({bad}/{len(values)})" if bad else "—"
-    mid = _median(values)
+    mid = median_worst(values)
     text = (f"{_fmt(mid, spec) if math.isfinite(mid) else 'diverged'} "
             f"({_fmt(min(vals), spec)}-{_fmt(max(vals), spec)})")
     return text + (f"; {bad} diverged" if bad else "")
@@ -444,7 +293,7 @@ def header(runs: Sequence[Run], root: pathlib.Path) -> str:
                         for x in s])
     devices = _distinct([x.get("device", "?") for x in s])
     machine = ("2 shared CPU cores" if devices == "cpu" else f"device {devices}")
-    return (f"Length: {_distinct([_fmt(_nan(x.get('epochs')), 'g') for x in s])} epochs "
+    return (f"Length: {_distinct([_fmt(nan_float(x.get('epochs')), 'g') for x in s])} epochs "
             f"({_distinct([x.get('steps') for x in s])} steps, "
             f"{_distinct([x.get('steps_per_epoch') for x in s])} steps an epoch). Seeds: "
             f"{' '.join(map(str, seeds))} ({'/'.join(map(str, per_opt))} per optimizer). "
@@ -472,10 +321,10 @@ def optimizer_table(by_opt: Mapping[str, Sequence[Run]], target: Target) -> list
         shared = [r for r in runs if r.seed in adam]
         wins = sum(score(r, t, "final PSNR") > score(adam[r.seed], t, "final PSNR")
                    for r in shared)
-        step_ms = [1e3 * _nan(x.get("time_per_step_s")) for x in s]
-        opt_ms = [1e3 * _nan(x.get("optimizer_time_per_step_s")) for x in s]
+        step_ms = [1e3 * nan_float(x.get("time_per_step_s")) for x in s]
+        opt_ms = [1e3 * nan_float(x.get("optimizer_time_per_step_s")) for x in s]
         lines.append(
-            f"| `{opt}` | {_distinct([_fmt(_nan(x.get('learning_rate')), 'g') for x in s])} "
+            f"| `{opt}` | {_distinct([_fmt(nan_float(x.get('learning_rate')), 'g') for x in s])} "
             f"| {len(runs)} | {_span([r.final for r in runs], '.2f')} "
             f"| {f'{wins}/{len(shared)}' if shared and opt != 'adam' else '—'} "
             f"| {_fmt(_finite_median(step_ms), '.2f')} "
@@ -539,7 +388,7 @@ def lr_check(root: pathlib.Path, target: float | None,
         c = s.get("config", {})
         r = Run.of(RunResult(c.get("activation", "?"), c.get("optimizer", "?"), summary.parent,
                              s))
-        key = (r.optimizer, _fmt(_nan(s.get("learning_rate")), "g"),
+        key = (r.optimizer, _fmt(nan_float(s.get("learning_rate")), "g"),
                json.dumps(c.get("opt_args") or {}, sort_keys=True))
         groups.setdefault(key, []).append(r)
     if not groups:
@@ -553,7 +402,7 @@ def lr_check(root: pathlib.Path, target: float | None,
         lines.append(
             f"| `{opt}` | {lr} ({registry_lr.get(opt, '—')}) | {opts} | "
             f"{' '.join(str(r.seed) for r in sorted(runs, key=lambda r: r.seed))} | "
-            f"{_distinct([_fmt(_nan(r.summary.get('epochs')), 'g') for r in runs])} | "
+            f"{_distinct([_fmt(nan_float(r.summary.get('epochs')), 'g') for r in runs])} | "
             f"{_span([r.final for r in runs], '.2f')} | "
             f"{_span([r.train_psnr(-1) for r in runs], '.2f')} | {reached}/{len(runs)} |")
     return [*lines, ""]
@@ -654,7 +503,7 @@ def render(root: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[st
               ""]
     failed = [o for o in by_opt if o in target.excluded]
     check = lr_check(root, target.value, {
-        o: _distinct([_fmt(_nan(r.summary.get("learning_rate")), "g") for r in runs])
+        o: _distinct([_fmt(nan_float(r.summary.get("learning_rate")), "g") for r in runs])
         for o, runs in by_opt.items()})
     if failed or check:
         lines += ["An optimizer that fails at the registry learning rate (here, by the target "

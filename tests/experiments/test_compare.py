@@ -22,7 +22,8 @@ def test_grid_writes_the_report_table_and_plots(tmp_path, capsys, esgd_reference
         assert summary["config"]["optimizer"] == optimizer and summary["steps"] == 16
     assert json.loads((out / "gaussian-adam" / "summary.json").read_text())["config"][
         "opt_args"] == {}  # the esgd.* options reach ESGD only
-    for plot in ("loss_vs_steps.png", "loss_vs_time.png", "psnr_vs_epoch.png"):
+    for plot in ("loss_vs_steps.png", "loss_vs_time.png", "psnr_vs_epoch.png",
+                 "psnr_vs_time.png"):
         assert (out / plot).is_file() and f"({plot})" in report
     assert "final PSNR (dB)" in printed and "epochs to 8 dB" in printed
     assert str(out / "report.md") in printed and str(out / "loss_vs_steps.png") in printed

@@ -78,7 +78,7 @@ def test_report_and_band_plots(grid: list[RunResult], tmp_path: pathlib.Path) ->
     report = write_report(tmp_path, grid, target=25.0, title="t", settings={"image": "x"})
     text = report.read_text()
     assert "3/5 > adam" in text and "median" in text and "band" in text
-    for name in ("loss_vs_steps", "loss_vs_time", "psnr_vs_epoch"):
+    for name in ("loss_vs_steps", "loss_vs_time", "psnr_vs_epoch", "psnr_vs_time"):
         assert (tmp_path / f"{name}.png").stat().st_size > 0 and f"({name}.png)" in text
     assert text.count("seed ") >= 10  # every run is listed with its seed
 
