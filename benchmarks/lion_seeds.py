@@ -268,7 +268,8 @@ def run_vmapped(task: ImageTask, run: SeedRun, deadline: float | None = None
     the epoch that shows the rest cannot finish by ``deadline``.
 
     Returns:
-      As :func:`run_sequential` (``wall_s`` for all seeds together), plus ``schedules_agreed``.
+      As :func:`run_sequential` (``wall_s`` for all seeds together), plus ``schedules_agreed``
+      (``None`` for an optimizer without a refresh schedule).
     """
     runner = _Runner(task, run)
     out = _summary(run, runner, "vmapped")
@@ -306,7 +307,9 @@ def run_vmapped(task: ImageTask, run: SeedRun, deadline: float | None = None
                 for k, seed in enumerate(run.seeds)]
     out.update(wall_s=wall, first_epoch_s=first_epoch,
                epoch_s=statistics.median(epoch_times) if epoch_times else first_epoch,
-               schedules_agreed=bool(np.all(jax.device_get(agreed))), per_seed=per_seed)
+               schedules_agreed=(bool(np.all(jax.device_get(agreed)))
+                                 if _dues(runner.states0[0]) else None),
+               per_seed=per_seed)
     return out
 
 
