@@ -56,15 +56,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import math
 import pathlib
 import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments.harness import cli, entry
@@ -84,9 +81,9 @@ from experiments.tasks.audio_data import (
     write_wav,
 )
 from experiments.tasks.field_factory import make_field
+from experiments.tasks.signal_fit import SignalFitTask
 
 NAME = "audio"
-EVAL_CHUNK = 65536
 DEFAULT_OUT = "runs/audio"
 #: SIREN's first-layer frequency for audio (``explore_siren.ipynb``: ``first_omega_0=3000``).
 DEFAULT_FIRST_OMEGA = 3000.0
@@ -141,7 +138,7 @@ class AudioConfig(RunConfig):
         check_positive("first_omega", self.first_omega, allow_none=True)
 
 
-class AudioTask:
+class AudioTask(SignalFitTask):
     """Fit ``model`` to a mono ``clip``; the examples are its samples, at times in [-1, 1].
 
     The field is evaluated at ``time_scale * t`` (a sine field's ``first_omega / omega0``,
@@ -149,61 +146,36 @@ class AudioTask:
     """
 
     name = NAME
-    metric_name = "psnr"
-    metric_label = "PSNR"
-    metric_unit = "dB"
+    values_key = "amplitudes"
 
     def __init__(self, clip: Clip, model: Any, *, time_scale: float = 1.0):
         self.clip = clip
         self.signal = np.asarray(clip.samples, np.float32)
         self.sample_rate = clip.sample_rate
-        self.coords = time_coords(self.signal.shape[0])
-        self.amplitudes = self.signal[:, None]
-        self.model = model
-        self.time_scale = float(time_scale)
+        super().__init__(time_coords(self.signal.shape[0]), self.signal[:, None], model,
+                         input_scale=time_scale)
         self.source = clip.source
-        self.num_examples = self.signal.shape[0]
-        self._collections: dict[str, Any] = {}
+
+    @property
+    def time_scale(self) -> float:
+        """The factor the field's time input is scaled by."""
+        return self.input_scale
+
+    @property
+    def amplitudes(self) -> np.ndarray:
+        """The clip's samples, (N, 1), in the order of ``coords``."""
+        return self.values
 
     def fingerprint(self) -> dict[str, Any]:
         return {"audio_sha256": audio_fingerprint(self.signal), "samples": self.num_examples,
                 "sample_rate": self.sample_rate, "channels": self.clip.channels}
 
-    def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {"coords": self.coords[indices], "amplitudes": self.amplitudes[indices]}
-
-    def init_params(self, key: jax.Array) -> Any:
-        variables = self.model.init(key, jnp.zeros((1, 1), jnp.float32))
-        self._collections = {k: v for k, v in variables.items() if k != "params"}
-        return variables["params"]
-
-    def apply(self, params: Any, coords: jax.Array) -> jax.Array:
-        """Field values at times ``coords`` (N, 1) in [-1, 1]."""
-        return self.model.apply({"params": params, **self._collections},
-                                coords * self.time_scale)
-
-    def loss_fn(self, params: Any, batch: dict[str, jax.Array]) -> jax.Array:
-        return jnp.mean((self.apply(params, batch["coords"]) - batch["amplitudes"]) ** 2)
-
     def metric_from_loss(self, loss: float) -> float:
         return audio_psnr(loss)
 
-    @functools.cached_property
-    def _predict_chunk(self) -> Any:
-        return jax.jit(self.apply)
-
     def predict(self, params: Any) -> np.ndarray:
         """The reconstruction at every sample (N,), evaluated in fixed-size chunks."""
-        n = self.num_examples
-        chunk = min(EVAL_CHUNK, n)
-        out = []
-        for start in range(0, n, chunk):
-            coords = self.coords[start:start + chunk]
-            valid = coords.shape[0]
-            if valid < chunk:
-                coords = np.concatenate([coords, np.zeros((chunk - valid, 1), np.float32)])
-            out.append(np.asarray(self._predict_chunk(params, coords))[:valid])
-        return np.concatenate(out).reshape(-1)
+        return self.predict_values(params).reshape(-1)
 
     def evaluate(self, params: Any) -> dict[str, float]:
         prediction = self.predict(params)

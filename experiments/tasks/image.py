@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import pathlib
 import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments.harness import cli, entry
@@ -36,10 +33,10 @@ from experiments.tasks.image_data import (
     load_image,
     pixel_coords,
 )
+from experiments.tasks.signal_fit import SignalFitTask
 
 NAME = "image"
 ACTIVATIONS = ("gaussian", "sine", "wavelet", "sinc", "relu", "relu_pe")
-EVAL_CHUNK = 65536
 DEFAULT_OUT = "runs/image"
 #: Keys of an image run's ``summary.json``: the harness's and the final PSNR.
 SUMMARY_KEYS = ("final_psnr", *HARNESS_SUMMARY_KEYS)
@@ -65,62 +62,30 @@ class ImageConfig(RunConfig):
         check_positive("size", self.size)
 
 
-class ImageTask:
+class ImageTask(SignalFitTask):
     """Fit ``model`` to ``image`` (H, W, 3) in [0, 1]; the examples are its pixels."""
 
     name = NAME
-    metric_name = "psnr"
-    metric_label = "PSNR"
-    metric_unit = "dB"
 
     def __init__(self, image: np.ndarray, model: Any, *, source: str = BUNDLED_IMAGE):
         self.image = np.asarray(image, np.float32)
         self.height, self.width = self.image.shape[:2]
-        self.coords = pixel_coords(self.height, self.width)
-        self.pixels = self.image.reshape(-1, self.image.shape[-1])
-        self.model = model
+        super().__init__(pixel_coords(self.height, self.width),
+                         self.image.reshape(-1, self.image.shape[-1]), model)
         self.source = source
-        self.num_examples = self.coords.shape[0]
-        self._collections: dict[str, Any] = {}
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The image's pixels, (H * W, 3), in the order of ``coords``."""
+        return self.values
 
     def fingerprint(self) -> dict[str, Any]:
         return {"image_sha256": image_fingerprint(self.image),
                 "shape": list(self.image.shape)}
 
-    def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {"coords": self.coords[indices], "pixels": self.pixels[indices]}
-
-    def init_params(self, key: jax.Array) -> Any:
-        variables = self.model.init(key, jnp.zeros((1, 2), jnp.float32))
-        self._collections = {k: v for k, v in variables.items() if k != "params"}
-        return variables["params"]
-
-    def apply(self, params: Any, coords: jax.Array) -> jax.Array:
-        """Field values at ``coords`` (N, 2)."""
-        return self.model.apply({"params": params, **self._collections}, coords)
-
-    def loss_fn(self, params: Any, batch: dict[str, jax.Array]) -> jax.Array:
-        return jnp.mean((self.apply(params, batch["coords"]) - batch["pixels"]) ** 2)
-
-    def metric_from_loss(self, loss: float) -> float:
-        return psnr(loss)
-
-    @functools.cached_property
-    def _predict_chunk(self) -> Any:
-        return jax.jit(self.apply)
-
     def predict(self, params: Any) -> np.ndarray:
         """The full-resolution reconstruction (H, W, 3), evaluated in fixed-size chunks."""
-        n = self.num_examples
-        chunk = min(EVAL_CHUNK, n)
-        out = []
-        for start in range(0, n, chunk):
-            coords = self.coords[start:start + chunk]
-            valid = coords.shape[0]
-            if valid < chunk:
-                coords = np.concatenate([coords, np.zeros((chunk - valid, 2), np.float32)])
-            out.append(np.asarray(self._predict_chunk(params, coords))[:valid])
-        return np.concatenate(out).reshape(self.image.shape)
+        return self.predict_values(params).reshape(self.image.shape)
 
     def evaluate(self, params: Any) -> dict[str, float]:
         mse = float(np.mean((self.predict(params) - self.image) ** 2))

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import functools
 import json
 import math
 import pathlib
@@ -36,8 +35,6 @@ import sys
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-import jax
-import jax.numpy as jnp
 import numpy as np
 
 from experiments.harness import cli, entry
@@ -47,6 +44,7 @@ from experiments.harness.metrics import psnr
 from experiments.harness.plots import save_rgb
 from experiments.harness.train import SUMMARY_KEYS as HARNESS_SUMMARY_KEYS
 from experiments.tasks.field_factory import make_field
+from experiments.tasks.signal_fit import SignalFitTask
 from experiments.tasks.video_data import (
     MADE_VIDEO,
     check_selection,
@@ -58,7 +56,6 @@ from experiments.tasks.video_data import (
 )
 
 NAME = "video"
-EVAL_CHUNK = 65536
 DEFAULT_OUT = "runs/video"
 DEFAULT_FRAMES = 16
 DEFAULT_SIZE = 64
@@ -137,7 +134,7 @@ def save_gif(path: pathlib.Path, frames: np.ndarray, fps: float) -> None:
                 duration=duration, loop=0)
 
 
-class VideoTask:
+class VideoTask(SignalFitTask):
     """Fit ``model`` to ``video`` (T, H, W, 3) in [0, 1]; the examples are its pixels.
 
     Args:
@@ -149,60 +146,28 @@ class VideoTask:
     """
 
     name = NAME
-    metric_name = "psnr"
-    metric_label = "PSNR"
-    metric_unit = "dB"
 
     def __init__(self, video: np.ndarray, model: Any, *, source: str = MADE_VIDEO,
                  indices: Sequence[int] | None = None, fps: float = 10.0):
         self.video = np.asarray(video, np.float32)
         self.frames, self.height, self.width = self.video.shape[:3]
-        self.coords = video_coords(self.frames, self.height, self.width)
-        self.pixels = self.video.reshape(-1, self.video.shape[-1])
-        self.model = model
+        super().__init__(video_coords(self.frames, self.height, self.width),
+                         self.video.reshape(-1, self.video.shape[-1]), model)
         self.source = source
         self.indices = list(range(self.frames)) if indices is None else [int(i) for i in indices]
         self.fps = fps
-        self.num_examples = self.coords.shape[0]
-        self._collections: dict[str, Any] = {}
+
+    @property
+    def pixels(self) -> np.ndarray:
+        """The clip's pixels, (T * H * W, 3), in the order of ``coords``."""
+        return self.values
 
     def fingerprint(self) -> dict[str, Any]:
         return {"video_sha256": video_fingerprint(self.video), "shape": list(self.video.shape)}
 
-    def batch(self, indices: np.ndarray) -> dict[str, np.ndarray]:
-        return {"coords": self.coords[indices], "pixels": self.pixels[indices]}
-
-    def init_params(self, key: jax.Array) -> Any:
-        variables = self.model.init(key, jnp.zeros((1, 3), jnp.float32))
-        self._collections = {k: v for k, v in variables.items() if k != "params"}
-        return variables["params"]
-
-    def apply(self, params: Any, coords: jax.Array) -> jax.Array:
-        """Field values at ``coords`` (N, 3)."""
-        return self.model.apply({"params": params, **self._collections}, coords)
-
-    def loss_fn(self, params: Any, batch: dict[str, jax.Array]) -> jax.Array:
-        return jnp.mean((self.apply(params, batch["coords"]) - batch["pixels"]) ** 2)
-
-    def metric_from_loss(self, loss: float) -> float:
-        return psnr(loss)
-
-    @functools.cached_property
-    def _predict_chunk(self) -> Any:
-        return jax.jit(self.apply)
-
     def predict(self, params: Any) -> np.ndarray:
         """The reconstructed clip (T, H, W, 3), evaluated in fixed-size chunks."""
-        n = self.num_examples
-        chunk = min(EVAL_CHUNK, n)
-        out = []
-        for start in range(0, n, chunk):
-            coords = self.coords[start:start + chunk]
-            valid = coords.shape[0]
-            if valid < chunk:
-                coords = np.concatenate([coords, np.zeros((chunk - valid, 3), np.float32)])
-            out.append(np.asarray(self._predict_chunk(params, coords))[:valid])
-        return np.concatenate(out).reshape(self.video.shape)
+        return self.predict_values(params).reshape(self.video.shape)
 
     def evaluate(self, params: Any) -> dict[str, float]:
         """The clip's PSNR (``psnr``, from the MSE over all pixels: not the mean of the frames'
