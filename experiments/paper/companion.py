@@ -27,20 +27,17 @@ import json
 import math
 import pathlib
 import sys
-import time
 from collections.abc import Sequence
 from typing import Any
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-import optax
 
 from experiments import compare
 from experiments.harness import cli
 from experiments.harness.errors import UsageError
-from experiments.harness.metrics import psnr, read_metrics
 from experiments.harness.report import time_to_target
+from experiments.tasks import patches
 
 LION = "../shared/data/images/div2k_fourier_features_test/image_014.jpg"
 FIG1_ACTIVATIONS = ("sine", "gaussian", "relu", "relu_pe")
@@ -54,10 +51,11 @@ PATCH_ARGS = ("--image", LION, "--size", "128", "--grid", "4", "--patch-width", 
               "--target-psnr", "25", "--seeds", "0", "1", "2", "3", "4")
 
 
-# --- the patch split -------------------------------------------------------------------------
+# --- the patch split (shared with the video frame-blocks: experiments.tasks.patches) ----------
 
 def split_patches(image: np.ndarray, grid: int) -> np.ndarray:
-    """``image`` (H, W, C) cut into ``grid`` x ``grid`` patches, row-major over the grid.
+    """``image`` (H, W, C) cut into ``grid`` x ``grid`` patches, row-major over the grid
+    (:func:`experiments.tasks.patches.split_blocks` with a ``(grid, grid)`` grid).
 
     Args:
       image: an (H, W, C) array; H and W must be multiples of ``grid``.
@@ -66,26 +64,21 @@ def split_patches(image: np.ndarray, grid: int) -> np.ndarray:
     Returns:
       (grid * grid, H / grid, W / grid, C).
     """
-    h, w, c = image.shape
+    h, w, _ = image.shape
     if grid < 1 or h % grid or w % grid:
         raise UsageError(f"--grid {grid}: expected a divisor of the image's {h}x{w} pixels")
-    ph, pw = h // grid, w // grid
-    blocks = np.asarray(image).reshape(grid, ph, grid, pw, c).transpose(0, 2, 1, 3, 4)
-    return blocks.reshape(grid * grid, ph, pw, c)
+    return patches.split_blocks(image, (grid, grid))
 
 
-def stitch_patches(patches: np.ndarray, grid: int) -> np.ndarray:
+def stitch_patches(blocks: np.ndarray, grid: int) -> np.ndarray:
     """Inverse of :func:`split_patches`: (grid * grid, h, w, C) -> (grid * h, grid * w, C)."""
-    n, ph, pw, c = patches.shape
-    if n != grid * grid:
-        raise ValueError(f"{n} patches do not fill a {grid}x{grid} grid")
-    blocks = np.asarray(patches).reshape(grid, grid, ph, pw, c).transpose(0, 2, 1, 3, 4)
-    return blocks.reshape(grid * ph, grid * pw, c)
+    return patches.stitch_blocks(blocks, (grid, grid))
 
 
-class PatchFit:
+class PatchFit(patches.BlockFit):
     """One field per patch (local coordinates in [-1, 1]), all trained at once with full-batch
-    L-BFGS under ``jax.vmap``.
+    L-BFGS under ``jax.vmap``: :class:`experiments.tasks.patches.BlockFit` on a
+    ``grid`` x ``grid`` split of an image.
 
     Args:
       image: (H, W, 3) in [0, 1].
@@ -95,122 +88,50 @@ class PatchFit:
     """
 
     def __init__(self, image: np.ndarray, grid: int, model: Any, *, memory_size: int = 10):
-        from experiments.optimizers.lbfgs import lbfgs
-        from experiments.tasks.image_data import pixel_coords
-
-        self.image = np.asarray(image, np.float32)
+        split_patches(np.asarray(image), grid)  # the image's own error for a bad grid
+        super().__init__(image, (grid, grid), model, memory_size=memory_size)
+        self.image = self.signal
         self.grid = grid
-        patches = split_patches(self.image, grid)
-        self.patch_shape = patches.shape[1:]
-        self.coords = jnp.asarray(pixel_coords(*self.patch_shape[:2]))
-        self.pixels = jnp.asarray(patches.reshape(len(patches), -1, patches.shape[-1]))
-        self.model = model
-        self.tx = lbfgs(memory_size=memory_size)
-
-        def loss(params, pixels):
-            return jnp.mean((model.apply({"params": params}, self.coords) - pixels) ** 2)
-
-        def step(params, state, pixels):
-            obj = lambda p: loss(p, pixels)
-            value, grad = jax.value_and_grad(obj)(params)
-            updates, state = self.tx.update(grad, state, params, value=value, grad=grad,
-                                            value_fn=obj)
-            return optax.apply_updates(params, updates), state, value
-
-        self._step = jax.jit(jax.vmap(step))
-        self._predict = jax.jit(jax.vmap(lambda p: model.apply({"params": p}, self.coords)))
-
-    def init(self, seed: int) -> tuple[Any, Any]:
-        """Stacked parameters (one set per patch, independent keys) and L-BFGS states."""
-        keys = jax.random.split(jax.random.PRNGKey(seed), self.grid * self.grid)
-        params = jax.vmap(
-            lambda k: self.model.init(k, jnp.zeros((1, 2), jnp.float32))["params"])(keys)
-        return params, jax.vmap(self.tx.init)(params)
-
-    def step(self, params: Any, state: Any) -> tuple[Any, Any, jax.Array]:
-        """One L-BFGS iteration of every patch; returns the per-patch losses before it."""
-        return self._step(params, state, self.pixels)
-
-    def predict(self, params: Any) -> np.ndarray:
-        """The stitched reconstruction (H, W, 3)."""
-        out = np.asarray(self._predict(params)).reshape(-1, *self.patch_shape)
-        return stitch_patches(out, self.grid)
+        self.patch_shape = self.block_shape
+        self.pixels = self.values
 
 
 def _patch_seed(args: argparse.Namespace, fit: PatchFit, image: np.ndarray, seed: int,
                 out: pathlib.Path) -> dict[str, Any]:
-    """One seed of the patch comparison in ``out`` (``result.json``, ``adam/``); a finished
-    seed's ``result.json`` is reused, an interrupted Adam run resumed."""
+    """One seed of the patch comparison in ``out`` (``result.json``, ``adam/``): the shared
+    :func:`experiments.tasks.patches.run_seed` with the image task's full-batch Adam field."""
     from experiments.tasks import image as image_task
 
-    done = out / "result.json"
-    if done.is_file():
-        return json.loads(done.read_text())  # its settings were checked by run_patches
-    params, state = fit.init(seed)
-    jax.block_until_ready(fit.step(params, state))  # compile outside the clock
-    rows, elapsed = [], 0.0
-    for it in range(1, args.iterations + 1):
-        t0 = time.perf_counter()
-        params, state, losses = fit.step(params, state)
-        jax.block_until_ready(losses)
-        elapsed += time.perf_counter() - t0
-        if it % args.eval_every == 0 or it == args.iterations:
-            mse = float(np.mean((fit.predict(params) - image) ** 2))
-            rows.append({"epoch": it, "time_s": elapsed, "train_psnr": psnr(mse)})
-    adam_out = out / "adam"
-    parsed = image_task.parser().parse_args([
-        "--size", str(args.size), "--activation", args.activation, "--optimizer", "adam",
-        "--depth", str(args.adam_depth), "--width", str(args.adam_width),
-        "--batch-size", str(args.size * args.size), "--epochs", str(args.adam_epochs),
-        "--seed", str(seed), "--timing-steps", "0", "--no-progress", "--resume",
-        "--out", str(adam_out), *(["--image", args.image] if args.image else []),
-        *(["--lr", str(args.adam_lr)] if args.adam_lr else [])])
-    summary = image_task.run(image_task.make_config(parsed))
-    adam_rows = read_metrics(adam_out / "metrics.csv")
-    result = {
-        "seed": seed, "settings": _patch_settings(args),
-        "lbfgs_patches": {"iterations": args.iterations, "final_psnr": rows[-1]["train_psnr"],
-                          "seconds": elapsed,
-                          "reached": time_to_target(rows, args.target_psnr)},
-        "adam_one_field": {"epochs": args.adam_epochs, "final_psnr": summary.get("final_psnr"),
-                           "seconds": summary.get("train_time_s"),
-                           "lr": summary.get("learning_rate"),
-                           "reached": time_to_target(adam_rows, args.target_psnr)},
-        "lbfgs_rows": rows,
-        "adam_rows": [{k: r.get(k) for k in ("epoch", "time_s", "train_psnr")}
-                      for r in adam_rows],
-    }
-    tmp = done.with_suffix(".tmp")
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(done)
-    return result
+    def adam(adam_out: pathlib.Path) -> dict[str, Any]:
+        parsed = image_task.parser().parse_args([
+            "--size", str(args.size), "--activation", args.activation, "--optimizer", "adam",
+            "--depth", str(args.adam_depth), "--width", str(args.adam_width),
+            "--batch-size", str(args.size * args.size), "--epochs", str(args.adam_epochs),
+            "--seed", str(seed), "--timing-steps", "0", "--no-progress", "--resume",
+            "--out", str(adam_out), *(["--image", args.image] if args.image else []),
+            *(["--lr", str(args.adam_lr)] if args.adam_lr else [])])
+        return image_task.run(image_task.make_config(parsed))
+
+    return patches.run_seed(fit, seed=seed, out=out, iterations=args.iterations,
+                            eval_every=args.eval_every, target_psnr=args.target_psnr,
+                            settings=_patch_settings(args), adam_epochs=args.adam_epochs,
+                            adam=adam)
 
 
 def _patch_settings(args: argparse.Namespace) -> dict[str, Any]:
     """The flags that a seed's result depends on (all but ``--seed(s)``, ``--out``)."""
-    return {k: v for k, v in sorted(vars(args).items()) if k not in ("seed", "seeds", "out")}
+    return patches.settings_of(args)
 
 
 def run_patches(args: argparse.Namespace) -> dict[str, Any]:
     """Patch-split L-BFGS against one Adam field, per seed in ``OUT/seedS``; writes
     ``OUT/patches.json`` (every seed) and ``OUT/patches_psnr_vs_time.png``."""
-    from experiments.harness.plots import _pyplot
     from experiments.tasks.field_factory import make_field
     from experiments.tasks.image_data import load_image
 
     seeds = list(dict.fromkeys(args.seeds if args.seeds is not None else [args.seed]))
-    if any(s < 0 for s in seeds):
-        raise UsageError(f"--seeds {seeds}: expected non-negative integers")
     out = pathlib.Path(args.out)
-    for s in seeds:  # a finished seed is reused only if it ran with these settings
-        done = out / f"seed{s}" / "result.json"
-        if done.is_file():
-            held = json.loads(done.read_text()).get("settings")
-            if held != _patch_settings(args):
-                diff = sorted(k for k in set(held or {}) | set(_patch_settings(args))
-                              if (held or {}).get(k) != _patch_settings(args).get(k))
-                raise UsageError(f"--out {out}: seed{s} ran with other settings "
-                                 f"({', '.join(diff)}); expected the same flags or another --out")
+    patches.check_finished_seeds(out, seeds, _patch_settings(args))
     image = load_image(args.image or None, args.size)
     split_patches(image, args.grid)  # checks the grid before any work
     out.mkdir(parents=True, exist_ok=True)
@@ -225,29 +146,7 @@ def run_patches(args: argparse.Namespace) -> dict[str, Any]:
         "patch_params": sum(x.size for x in jax.tree.leaves(params)),
         "target_psnr": args.target_psnr, "seeds": seeds, "runs": runs,
     }
-    tmp = out / "patches.json.tmp"
-    tmp.write_text(json.dumps(result, indent=1))
-    tmp.replace(out / "patches.json")
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(5, 3.8))
-    for k, run_ in enumerate(runs):
-        for key, colour, label in (("lbfgs_rows", "C0", f"L-BFGS, {args.grid}x{args.grid} "
-                                    "patch fields"),
-                                   ("adam_rows", "C1", "Adam, one field (full batch)")):
-            rows = run_[key]
-            ax.plot([r["time_s"] for r in rows], [r["train_psnr"] for r in rows], color=colour,
-                    alpha=0.7, lw=1, label=label if k == 0 else None)
-    ax.axhline(args.target_psnr, color="gray", linestyle=":")
-    ax.set_xscale("log")
-    ax.set_xlabel("training time (s, log)")
-    ax.set_ylabel("PSNR (dB)")
-    ax.set_title(f"one line per seed ({len(runs)})", fontsize=9)
-    ax.legend()
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(out / "patches_psnr_vs_time.png", dpi=100)
-    plt.close(fig)
-    print(json.dumps({k: v for k, v in result.items() if k != "runs"}, indent=1))
+    patches.write_result(out, result, f"L-BFGS, {args.grid}x{args.grid} patch fields")
     return result
 
 
@@ -391,6 +290,7 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
     import shutil
 
     from experiments.harness.report import markdown_table, read_results, table
+    from experiments.tasks import patches as patches_mod
 
     root = pathlib.Path(root)
     lines = [
@@ -436,25 +336,8 @@ def reproduction_section(root: pathlib.Path, assets: pathlib.Path | None = None)
             f"(`jax.vmap` over patches), against one {r['adam_field']} field with full-batch "
             f"Adam (lr {first['lr']}). Median over seeds, (min to max); seconds are training "
             "time without compilation on a CPU core shared with another job.", "",
-            f"| method | iterations | final PSNR (dB) | seconds to {r['target_psnr']:g} dB "
-            "| iterations to it | seeds that reached it |",
-            "|---|---|---|---|---|---|",
         ]
-        for key, label, its in (("lbfgs_patches", "L-BFGS, patch fields", "iterations"),
-                                ("adam_one_field", "Adam, one field", "epochs")):
-            cell = [x[key] for x in runs]
-            hit = [c["reached"] for c in cell if c["reached"]]
-            lines.append(
-                f"| {label} | {cell[0][its]} | {_spread([c['final_psnr'] for c in cell])} "
-                f"| {_spread([h[1] for h in hit], '.1f')} "
-                f"| {_spread([h[0] for h in hit], 'g')} | {len(hit)}/{len(cell)} |")
-        lines.append("")
-        lb = [x["lbfgs_patches"]["reached"] for x in runs]
-        ad = [x["adam_one_field"]["reached"] for x in runs]
-        ratios = [a[1] / b[1] for a, b in zip(ad, lb, strict=True) if a and b and b[1] > 0]
-        if ratios:
-            lines += [f"Seed by seed, Adam took {_spread(ratios, '.0f')}x as long as the "
-                      f"patch-split L-BFGS to reach {r['target_psnr']:g} dB.", ""]
+        lines += patches_mod.result_lines(runs, r["target_psnr"])
         lines += _copy_plots(patches.parent, assets, "patches", ("patches_psnr_vs_time",),
                              shutil)
     else:
