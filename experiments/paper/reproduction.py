@@ -20,7 +20,9 @@ missing directory is an error (exit code 2) before anything is written. The flag
 - ``--occupancy DIR``: the grid of :mod:`experiments.paper.occupancy` (Sec. 5.2);
 - ``--nerf DIR``: the grids of :mod:`experiments.paper.nerf` (Table 1), one per subdirectory;
 - ``--beyond DIR``: the grids of :mod:`experiments.paper.beyond` (Muon, Sophia);
-- ``--companion DIR``: ``fig1`` and ``patches`` of :mod:`experiments.paper.companion` (L-BFGS).
+- ``--companion DIR``: ``fig1`` and ``patches`` of :mod:`experiments.paper.companion` (L-BFGS);
+- ``--signals DIR``: the archived per-signal grids of :mod:`experiments.paper.signals` (L-BFGS on
+  speech and video) and its ``video_patches/patches.json``.
 
 ``--output`` is the page (``docs/REPRODUCTION.md``); copies of the plots, shrunk to under 300 KB
 each, go to ``--assets`` (``docs/reproduction``). Every number in a section is read from its run
@@ -272,6 +274,7 @@ def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], l
                      f"{_fmt(med['esgd_reference'])} | {first[1] if first else '—'} | "
                      + ("; ".join(f"{o}: {k}/{n}" for o, _, k, n in rows) or "—") + " |")
     lines.append("")
+    lines += _orderings(grid)
     plot_dir = _plot_source(lion, results)
     for plot, caption in (("loss_vs_steps.png", "Training loss against iterations (lion), "
                                                 "median over seeds with min-max band"),
@@ -288,6 +291,39 @@ def lion_section(lion: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], l
                    f"Wavelet field, {o}, final reconstruction of the median seed "
                    f"({median_run.seed})")
     return lines, claims
+
+
+def _orderings(grid: dict[tuple[str, str], list[RunResult]]) -> list[str]:
+    """Per field, the optimizers' median full-image PSNR at epoch 10 (the length of the paper's
+    Figs. 1 and 5) and at the end, and whether the leader at epoch 10 still leads at the end."""
+    fields = list(dict.fromkeys(a for a, _ in grid))
+    opts = [o for o in ("adam", "esgd", "esgd_reference") if any((f, o) in grid for f in fields)]
+    if not fields or not opts:
+        return []
+    lines = ["### Orderings at epoch 10 and at the end", "",
+             "Median full-image PSNR (dB) over seeds at epoch 10 and after the last epoch; the "
+             "leader is the optimizer with the higher median. Where the leader changes, the "
+             "ordering seen at 10 epochs flips by the paper's length.", "",
+             "| field | " + " | ".join(f"{o} @10 | {o} end" for o in opts)
+             + " | leader @10 | leader at the end | ordering |",
+             "|---|" + "---|" * (2 * len(opts) + 3)]
+    for field in fields:
+        at10, end = {}, {}
+        for o in opts:
+            runs = grid.get((field, o), [])
+            evals = [_eval_at(_metrics(r.out), 10.0) for r in runs]
+            at10[o] = _median([e[1] for e in evals if e is not None and e[0] == 10.0])
+            end[o] = _median([r.final for r in runs])
+        lead10 = max((o for o in opts if at10[o] is not None), key=lambda o: at10[o],
+                     default=None)
+        lead_end = max((o for o in opts if end[o] is not None), key=lambda o: end[o],
+                       default=None)
+        verdict = ("—" if lead10 is None or lead_end is None else
+                   "holds" if lead10 == lead_end else "flips")
+        lines.append(f"| {field} | " + " | ".join(
+            f"{_fmt(at10[o], '.2f')} | {_fmt(end[o], '.2f')}" for o in opts)
+            + f" | {lead10 or '—'} | {lead_end or '—'} | {verdict} |")
+    return lines + [""]
 
 
 def condition_section(cond: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
@@ -490,7 +526,7 @@ REASONS = """## Likely reasons where we differ
 
 #: The sections of the page, in the order they (and their claims) appear.
 SECTION_NAMES = ("condition", "adam_vs_sgd", "sparsity", "lion", "fig5", "div2k", "extra",
-                 "occupancy", "nerf", "beyond", "companion")
+                 "occupancy", "nerf", "beyond", "companion", "signals")
 #: The lines that delimit a fragment's claims (the page's "## Claims" list is theirs, in order).
 CLAIMS_BEGIN = "<!-- claims -->"
 CLAIMS_END = "<!-- /claims -->"
@@ -564,6 +600,12 @@ def _companion(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[s
     from experiments.paper import companion
 
     return _lines(companion.reproduction_section(d, assets)), []
+
+
+def _signals(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    from experiments.paper import signals
+
+    return signals.reproduction_section(d)
 
 
 #: Where ``python -m experiments.paper.fig5`` trains (its ``DEFAULT_OUT``) and where its
@@ -697,6 +739,14 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
             "fig1/ with finished runs or patches/patches.json from "
             "python -m experiments.paper.companion", _has_companion, _companion,
             _companion_commands),
+    Section("signals", "--signals", "docs/reproduction/runs/signals",
+            f"archived grids of python -m experiments.paper.signals (SIGNAL/ with {_GRID})",
+            lambda d: _has_grids(d) or (d / "video_patches" / "patches.json").is_file(),
+            _signals,
+            _archived("signals", "python -m experiments.paper.signals --out runs/signals "
+                      "--resume --no-progress",
+                      "python -m experiments.paper.signals video-patches --seeds 0 1 2 3 4 "
+                      "--out runs/signals/video_patches")),
 )}
 
 
