@@ -21,8 +21,9 @@ files (``.wav``, ``.flac``, ``.ogg``, ...; fitted by ``--task audio``) or video 
 ...; ``--task video``), or ``chirp`` / ``made-video`` for the generated signals (no file). A
 signal's grid is named after its file's stem. Every path is checked before any training; a
 missing one is an error naming it. The size of each signal, chosen so the whole 180-run grid
-fits a shared 2-core CPU (:data:`GRID_ESTIMATE`): audio ``--audio-duration`` 0.5 s resampled to
-``--audio-rate`` 16 kHz (8,000 samples; the first 0.5 s of both clips is speech), video
+fits a shared 2-core CPU (about 6 hours at 200 iterations, measured: :data:`GRID_ESTIMATE`):
+audio ``--audio-duration`` 0.5 s resampled to ``--audio-rate`` 16 kHz (8,000 samples; the
+first 0.5 s of both clips is speech), video
 ``--video-frames`` 8 at ``--video-size`` 24x56 (10,752 pixels, bikes' aspect ratio). Every
 other flag is a flag of ``python -m experiments.compare`` (``--epochs``, the iterations, default
 :data:`ITERATIONS`; ``--depth``/``--width``, default 5x256; ``--seeds``; ``--resume``; ...).
@@ -79,9 +80,15 @@ VIDEO_SIZE = "24x56"
 REPORT_TARGET = 30.0
 #: The companion's expectation per field: does L-BFGS reach the target before Adam?
 EXPECTED = {"sine": True, "gaussian": True, "relu_pe": False}
-#: Measured sizing of the default grid (see the module docstring and ``docs``); filled from the
-#: single runs timed on this machine.
-GRID_ESTIMATE = ""
+#: The default grid's cost, from single runs timed on this machine (30 full-batch iterations of a
+#: 5x256 field, seed 0, under ``nice`` beside the lion/DIV2K grids: load average 10-12 on the 2
+#: cores). Seconds per iteration on Front_Center (8,000 samples): L-BFGS 0.56 sine, 0.72
+#: Gaussian, 0.77 ReLU+PE; Adam 0.30; Muon 0.35; ESGD 1.56 while it refreshes every step (its
+#: first 50), ~0.35 after. On bikes (10,752 pixels), sine: L-BFGS 1.59, Adam 0.39, ESGD 2.36
+#: (refreshing). At 200 iterations that is ~400 s per (clip, field, seed) for the four
+#: optimizers on audio and ~650 s on video: 30 x 400 + 15 x 650 = ~21,800 s, about 6 hours for
+#: the 180 runs, plus compilation and evaluation (~10 s a run), at this load.
+GRID_ESTIMATE = "about 6 hours for the 180 runs on the shared 2-core CPU (load average 10-12)"
 
 
 @dataclasses.dataclass(frozen=True)
