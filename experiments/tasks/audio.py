@@ -46,7 +46,20 @@ Measured on the default chirp (5x256 field, 10 epochs of batch 512, CPU): Gaussi
 fields at these settings stay at the silent-output level (13.7-14.0 dB against 13.8) under Adam
 and ESGD, ReLU+PE reaches 20 dB, sine 34 dB (Adam, 5 epochs; 39 dB after 20). Scaling their
 time by 10 or 100, or a Gaussian sigma of 0.01, did not lift them above 17 dB in a quick try, so
-they are left at the reference settings; an audio setting of their own is an open question.
+they are left at the reference settings. Why (issue 22, measured on the chirp, checked on
+``Front_Center.wav``; 5x256 Gaussian field, Adam 1e-3, batch 512, 300 steps, seed 0): every
+combination of sigma 0.05, 0.01, 0.005, 0.002 and time scale 1, 10, 100 tried stays at the
+silent level on the 2 s chirp (13.8-14.0 dB against 13.85 silent, SNR <= 0.2 dB); the same field
+on a *shorter* clip in the same [-1, 1] learns: 0.05 s of the chirp 32.1 dB (SNR 20.6 dB), 0.2 s
+20.3 dB (SNR 8.6 dB), 0.05 s of ``Front_Center.wav`` at 16 kHz 29.3 dB (SNR 2.3 dB; silent
+27.1). A Gaussian unit is local: a first-layer unit responds over about sigma / |w| of the input
+around ``-b / w`` (w, b ~ U(-1, 1)), so a 256-wide first layer covers a clip with a few hundred
+bumps and cannot follow the hundreds of periods of a 2 s clip; scaling time, SIREN's remedy for
+a periodic unit, narrows the bumps but also packs their centres into the middle 1/scale of the
+clip (at init with sigma 0.05: the fraction of the clip where some unit exceeds 0.1 falls from
+1.0 at scale 1 to 0.96 at 10 and 0.32 at 100). No input scaling or sigma is therefore set for
+Gaussian fields: what works is fewer periods per field, i.e. a short clip or the block split
+(:mod:`experiments.tasks.patches`, one field per ~0.05 s block), not yet measured on audio.
 On ``Front_Center.wav`` (68,545 samples at 48 kHz) the 5x256 sine field reaches 34.1 dB (SNR
 12.0 dB) after 3 epochs (399 steps) of Adam at its reference rate, 34.7 dB (12.6 dB) with ESGD
 (CPU, seed 0); the fricative is the part still missing.
