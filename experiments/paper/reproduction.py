@@ -301,19 +301,21 @@ def _orderings(grid: dict[tuple[str, str], list[RunResult]]) -> list[str]:
     if not fields or not opts:
         return []
     lines = ["### Orderings at epoch 10 and at the end", "",
-             "Median full-image PSNR (dB) over seeds at epoch 10 and after the last epoch; the "
-             "leader is the optimizer with the higher median. Where the leader changes, the "
-             "ordering seen at 10 epochs flips by the paper's length.", "",
+             "Median full-image PSNR (dB) over seeds (their number in brackets) at epoch 10 and "
+             "after the last epoch; the leader is the optimizer with the higher median. Where "
+             "the leader changes, the ordering seen at 10 epochs flips by the paper's length "
+             "(read it with the seed counts: a cell still running has fewer).", "",
              "| field | " + " | ".join(f"{o} @10 | {o} end" for o in opts)
              + " | leader @10 | leader at the end | ordering |",
              "|---|" + "---|" * (2 * len(opts) + 3)]
     for field in fields:
-        at10, end = {}, {}
+        at10, end, n10, n_end = {}, {}, {}, {}
         for o in opts:
             runs = grid.get((field, o), [])
             evals = [_eval_at(_metrics(r.out), 10.0) for r in runs]
-            at10[o] = _median([e[1] for e in evals if e is not None and e[0] == 10.0])
-            end[o] = _median([r.final for r in runs])
+            vals10 = [e[1] for e in evals if e is not None and e[0] == 10.0]
+            at10[o], n10[o] = _median(vals10), len(vals10)
+            end[o], n_end[o] = _median([r.final for r in runs]), len(runs)
         lead10 = max((o for o in opts if at10[o] is not None), key=lambda o: at10[o],
                      default=None)
         lead_end = max((o for o in opts if end[o] is not None), key=lambda o: end[o],
@@ -321,7 +323,8 @@ def _orderings(grid: dict[tuple[str, str], list[RunResult]]) -> list[str]:
         verdict = ("—" if lead10 is None or lead_end is None else
                    "holds" if lead10 == lead_end else "flips")
         lines.append(f"| {field} | " + " | ".join(
-            f"{_fmt(at10[o], '.2f')} | {_fmt(end[o], '.2f')}" for o in opts)
+            f"{_fmt(at10[o], '.2f')} ({n10[o]}) | {_fmt(end[o], '.2f')} ({n_end[o]})"
+            for o in opts)
             + f" | {lead10 or '—'} | {lead_end or '—'} | {verdict} |")
     return lines + [""]
 

@@ -181,3 +181,34 @@ def test_a_partial_lion_grid_says_which_claims_are_not_run_yet(tmp_path) -> None
            "0 of `esgd`, 5 of `adam`)" in text
     for field in ("gaussian", "sine", "wavelet", "relu_pe"):
         assert f"- {field}: " in text and "not run yet" in text.split(f"- {field}: ")[1]
+
+
+def _run_with_evals(path: pathlib.Path, seed: int, at10: float, final: float) -> None:
+    """A 200-epoch run whose full-image PSNR is ``at10`` at epoch 10 and ``final`` at the end."""
+    path.mkdir(parents=True)
+    (path / "summary.json").write_text(json.dumps({
+        "final_loss": 1e-3, "final_psnr": final, "epochs": 200, "config": {"seed": seed}}))
+    with (path / "metrics.csv").open("w") as f:
+        f.write("step,epoch,time_s,loss,train_psnr,eval_psnr\n")
+        f.write(f"1280,10,1.0,0.01,20.0,{at10}\n")
+        f.write(f"25600,200,20.0,0.001,30.0,{final}\n")
+
+
+def test_the_lion_section_says_where_the_epoch_10_ordering_holds_or_flips(tmp_path) -> None:
+    lion = tmp_path / "lion"
+    for s in range(5):
+        # gaussian: ESGD ahead at 10 and at 200 (holds); sine: ESGD ahead at 10, Adam at 200.
+        _run_with_evals(lion / "gaussian-adam" / f"seed{s}", s, 23.0 + s, 34.0 + s)
+        _run_with_evals(lion / "gaussian-esgd" / f"seed{s}", s, 25.0 + s, 36.0 + s)
+        _run_with_evals(lion / "sine-adam" / f"seed{s}", s, 24.0, 40.0)
+    for s in range(3):  # a cell still running: 3 seeds
+        _run_with_evals(lion / "sine-esgd" / f"seed{s}", s, 28.0, 37.0)
+    lines, _ = reproduction.lion_section(lion, tmp_path / "assets")
+    rows = {ln.split("|")[1].strip(): ln for ln in lines if ln.startswith(("| gaussian |",
+                                                                            "| sine |"))
+            and "@10" not in ln and ln.count("|") == 9}
+    # Medians over seeds 0-4 (the middle seed, 2).
+    assert rows["gaussian"] == ("| gaussian | 25.00 (5) | 36.00 (5) | 27.00 (5) | 38.00 (5) "
+                                "| esgd | esgd | holds |")
+    assert rows["sine"] == ("| sine | 24.00 (5) | 40.00 (5) | 28.00 (3) | 37.00 (3) "
+                            "| esgd | adam | flips |")
