@@ -203,6 +203,35 @@ def _fits(now: float, need: float, deadline: float | None) -> bool:
     return deadline is None or now + need <= deadline
 
 
+class _EpochClock:
+    """Epoch times (the first, compilation included, apart) and whether the epochs left fit
+    before ``deadline``."""
+
+    def __init__(self, deadline: float | None):
+        self.deadline = deadline
+        self.first: float | None = None
+        self.times: list[float] = []
+
+    def record(self, seconds: float) -> None:
+        if self.first is None:
+            self.first = seconds
+        else:
+            self.times.append(seconds)
+
+    def need(self, epochs: int) -> float:
+        """Estimated seconds for ``epochs`` more epochs (0 before a compiled epoch is timed)."""
+        return epochs * statistics.median(self.times) if self.times else 0.0
+
+    def fits(self, epochs: int) -> bool:
+        """Whether ``epochs`` more fit before the deadline (always, before an epoch after the
+        first has been timed)."""
+        return not self.times or _fits(time.perf_counter(), self.need(epochs), self.deadline)
+
+    @property
+    def epoch_s(self) -> float | None:
+        return statistics.median(self.times) if self.times else self.first
+
+
 def run_sequential(task: ImageTask, run: SeedRun, deadline: float | None = None
                    ) -> dict[str, Any]:
     """Train the seeds one after another; a seed that cannot finish by ``deadline``
@@ -216,14 +245,12 @@ def run_sequential(task: ImageTask, run: SeedRun, deadline: float | None = None
     """
     runner = _Runner(task, run)
     out = _summary(run, runner, "sequential")
-    per_seed, seed_wall, epoch_times = [], [], []
-    first_epoch = None
+    per_seed, seed_wall = [], []
+    clock = _EpochClock(deadline)
     for k, seed in enumerate(run.seeds):
-        if epoch_times and not _fits(time.perf_counter(),
-                                     run.epochs * statistics.median(epoch_times), deadline):
+        if not clock.fits(run.epochs):
             out["status"] = (f"stopped before seed {seed}: a seed needs about "
-                             f"{run.epochs * statistics.median(epoch_times):.0f} s, more than "
-                             "the time left")
+                             f"{clock.need(run.epochs):.0f} s, more than the time left")
             break
         t_seed = time.perf_counter()
         params, state = runner.params0[k], runner.states0[k]
@@ -237,18 +264,12 @@ def run_sequential(task: ImageTask, run: SeedRun, deadline: float | None = None
                 idx = runner.indices(k, epoch + 1)  # on the host while the device trains
             losses.append(epoch_losses)
             jax.block_until_ready(epoch_losses)
-            dt = time.perf_counter() - t0
-            if first_epoch is None:
-                first_epoch = dt
-            else:
-                epoch_times.append(dt)
+            clock.record(time.perf_counter() - t0)
             left = run.epochs - epoch - 1
-            if left and epoch_times and not _fits(time.perf_counter(),
-                                                  left * statistics.median(epoch_times),
-                                                  deadline):
+            if left and not clock.fits(left):
                 out["status"] = (f"stopped seed {seed} after {epoch + 1} epochs: the other "
-                                 f"{left} need about {left * statistics.median(epoch_times):.0f}"
-                                 " s, more than the time left")
+                                 f"{left} need about {clock.need(left):.0f} s, more than the "
+                                 "time left")
                 stopped = True
                 break
         seed_wall.append(time.perf_counter() - t_seed)
@@ -256,9 +277,8 @@ def run_sequential(task: ImageTask, run: SeedRun, deadline: float | None = None
         per_seed.append(_seed_result(task, seed, params, epoch_mse))  # not in wall_s
         if stopped:
             break
-    out.update(wall_s=sum(seed_wall), seed_wall_s=seed_wall, first_epoch_s=first_epoch,
-               epoch_s=statistics.median(epoch_times) if epoch_times else first_epoch,
-               per_seed=per_seed)
+    out.update(wall_s=sum(seed_wall), seed_wall_s=seed_wall, first_epoch_s=clock.first,
+               epoch_s=clock.epoch_s, per_seed=per_seed)
     return out
 
 
@@ -275,8 +295,8 @@ def run_vmapped(task: ImageTask, run: SeedRun, deadline: float | None = None
     out = _summary(run, runner, "vmapped")
     params, state = _stack(runner.params0), _stack(runner.states0)
     n = len(run.seeds)
-    losses, epoch_times, agreed = [], [], []
-    first_epoch = None
+    losses, agreed = [], []
+    clock = _EpochClock(deadline)
     idx = np.stack([runner.indices(k, 0) for k in range(n)])
     start = time.perf_counter()
     for epoch in range(run.epochs):
@@ -288,25 +308,18 @@ def run_vmapped(task: ImageTask, run: SeedRun, deadline: float | None = None
         losses.append(epoch_losses)
         agreed.append(ok)
         jax.block_until_ready(epoch_losses)
-        dt = time.perf_counter() - t0
-        if first_epoch is None:
-            first_epoch = dt
-        else:
-            epoch_times.append(dt)
+        clock.record(time.perf_counter() - t0)
         left = run.epochs - epoch - 1
-        if left and epoch_times and not _fits(time.perf_counter(),
-                                              left * statistics.median(epoch_times), deadline):
+        if left and not clock.fits(left):
             out["status"] = (f"stopped after {epoch + 1} epochs: the other {left} need about "
-                             f"{left * statistics.median(epoch_times):.0f} s, more than the "
-                             "time left")
+                             f"{clock.need(left):.0f} s, more than the time left")
             break
     wall = time.perf_counter() - start
     host_losses = np.stack(jax.device_get(losses))  # (epochs, seeds, steps)
     per_seed = [_seed_result(task, seed, _unstack(params, k),
                              [float(x) for x in host_losses[:, k].mean(axis=-1)])
                 for k, seed in enumerate(run.seeds)]
-    out.update(wall_s=wall, first_epoch_s=first_epoch,
-               epoch_s=statistics.median(epoch_times) if epoch_times else first_epoch,
+    out.update(wall_s=wall, first_epoch_s=clock.first, epoch_s=clock.epoch_s,
                schedules_agreed=(bool(np.all(jax.device_get(agreed)))
                                  if _dues(runner.states0[0]) else None),
                per_seed=per_seed)

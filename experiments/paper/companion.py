@@ -156,20 +156,7 @@ def patch_parser() -> cli.OneLineParser:
     p.add_argument("--image", default=LION)
     p.add_argument("--size", type=int, default=128)
     p.add_argument("--grid", type=int, default=4, help="patches per side (default 4)")
-    p.add_argument("--activation", default="sine")
-    p.add_argument("--patch-depth", type=int, default=3)
-    p.add_argument("--patch-width", type=int, default=32)
-    p.add_argument("--iterations", type=int, default=300)
-    p.add_argument("--eval-every", type=int, default=5)
-    p.add_argument("--adam-depth", type=int, default=5)
-    p.add_argument("--adam-width", type=int, default=256)
-    p.add_argument("--adam-epochs", type=int, default=1000, help="full-batch Adam iterations")
-    p.add_argument("--adam-lr", type=float, default=None, help="default: the registry's")
-    p.add_argument("--target-psnr", type=float, default=30.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
-                   help="run each seed in OUT/seedS (default: the single --seed); finished "
-                        "seeds are reused")
+    patches.add_fit_args(p)
     p.add_argument("--out", default=f"{DEFAULT_OUT}/patches")
     return p
 

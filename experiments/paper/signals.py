@@ -215,26 +215,15 @@ def run(argv: Sequence[str] | None) -> int:
 
 def video_patch_parser() -> cli.OneLineParser:
     """The parser of the ``video-patches`` subcommand."""
+    from experiments.tasks import patches
+
     p = cli.OneLineParser(prog="python -m experiments.paper.signals video-patches")
     p.add_argument("--video", default=VIDEO_PATH, help="'' for the made video")
     p.add_argument("--frames", type=int, default=VIDEO_FRAMES)
     p.add_argument("--size", default=VIDEO_SIZE, help="frame size HxW")
     p.add_argument("--blocks", type=int, nargs=3, default=[2, 2, 2], metavar=("T", "H", "W"),
                    help="blocks along time, rows and columns (default 2 2 2)")
-    p.add_argument("--activation", default="sine")
-    p.add_argument("--patch-depth", type=int, default=3)
-    p.add_argument("--patch-width", type=int, default=32)
-    p.add_argument("--iterations", type=int, default=300)
-    p.add_argument("--eval-every", type=int, default=5)
-    p.add_argument("--adam-depth", type=int, default=5)
-    p.add_argument("--adam-width", type=int, default=256)
-    p.add_argument("--adam-epochs", type=int, default=1000, help="full-batch Adam iterations")
-    p.add_argument("--adam-lr", type=float, default=None, help="default: the registry's")
-    p.add_argument("--target-psnr", type=float, default=30.0)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
-                   help="run each seed in OUT/seedS (default: the single --seed); finished "
-                        "seeds are reused")
+    patches.add_fit_args(p)
     p.add_argument("--out", default=f"{DEFAULT_OUT}/video_patches")
     return p
 

@@ -13,6 +13,7 @@ what every seed found. :mod:`experiments.paper.companion` (image patches, ``patc
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import pathlib
@@ -140,6 +141,25 @@ class BlockFit:
         """The stitched reconstruction, the shape of ``signal``."""
         out = np.asarray(self._predict(params)).reshape(-1, *self.block_shape)
         return stitch_blocks(out, self.grid_shape)
+
+
+def add_fit_args(p: argparse.ArgumentParser) -> None:
+    """The flags every patch-split command shares: the per-block field and its L-BFGS
+    iterations, the one Adam field it races, the target and the seeds."""
+    p.add_argument("--activation", default="sine")
+    p.add_argument("--patch-depth", type=int, default=3)
+    p.add_argument("--patch-width", type=int, default=32)
+    p.add_argument("--iterations", type=int, default=300)
+    p.add_argument("--eval-every", type=int, default=5)
+    p.add_argument("--adam-depth", type=int, default=5)
+    p.add_argument("--adam-width", type=int, default=256)
+    p.add_argument("--adam-epochs", type=int, default=1000, help="full-batch Adam iterations")
+    p.add_argument("--adam-lr", type=float, default=None, help="default: the registry's")
+    p.add_argument("--target-psnr", type=float, default=30.0)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+", default=None, metavar="S",
+                   help="run each seed in OUT/seedS (default: the single --seed); finished "
+                        "seeds are reused")
 
 
 def settings_of(args: Any) -> dict[str, Any]:
