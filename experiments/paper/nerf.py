@@ -194,6 +194,17 @@ def verdicts(grouped: dict[Any, list[RunResult]], target: float | None) -> list[
     return [*out, ""] if out else []
 
 
+#: Why a verdict at the CPU preset is not yet a fair one (issue 21).
+BASELINE_CAVEAT = (
+    "**Caveat: Adam here is handicapped.** Both optimizers run the registry's paper settings; "
+    "Adam's is the paper's schedule, 1e-4 decayed to 5e-6, made for 200K iterations and here "
+    "squeezed into the preset's 2,000. Issue 21 reports, for `lego-cpu` seed 0, Adam at the "
+    "usual NeRF rates reaching 21.47 dB test PSNR (5e-4 decayed to 5e-5) and 22.84 dB (2e-3 "
+    "decayed to 2e-4), above ESGD's median in the table. The tuned-against-tuned comparison "
+    "(each optimizer at its best rate from a sweep on another scene, 5 seeds) has not run yet: "
+    "until it has, read an ESGD lead here as a lead over Adam at the paper's schedule only.")
+
+
 def reproduction_section(root: pathlib.Path) -> str:
     """The NeRF section of ``docs/REPRODUCTION.md`` from the grids under ``root``
     (``root/lego-cpu``, ``root/fern-cpu``, any other ``root/*`` grid too).
@@ -225,6 +236,7 @@ def reproduction_section(root: pathlib.Path) -> str:
                       "(compiled step minus loss-and-gradient, replayed after training).", ""]
     if not any_run:
         lines += [f"No finished NeRF runs in `{root}` yet.", ""]
+    lines += [BASELINE_CAVEAT, ""]
     lines += [
         "At this scale the comparison says how the optimizers behave early on a small field "
         "and low-resolution images; it does not reproduce Table 1's numbers, which need the "
