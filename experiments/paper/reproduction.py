@@ -316,12 +316,11 @@ def _orderings(grid: dict[tuple[str, str], list[RunResult]]) -> list[str]:
             vals10 = [e[1] for e in evals if e is not None and e[0] == 10.0]
             at10[o], n10[o] = _median(vals10), len(vals10)
             end[o], n_end[o] = _median([r.final for r in runs]), len(runs)
-        lead10 = max((o for o in opts if at10[o] is not None), key=lambda o: at10[o],
-                     default=None)
-        lead_end = max((o for o in opts if end[o] is not None), key=lambda o: end[o],
-                       default=None)
-        verdict = ("—" if lead10 is None or lead_end is None else
-                   "holds" if lead10 == lead_end else "flips")
+        both = [o for o in opts if at10[o] is not None and end[o] is not None]
+        # An ordering needs two optimizers measured at both lengths.
+        lead10 = max(both, key=lambda o: at10[o]) if len(both) > 1 else None
+        lead_end = max(both, key=lambda o: end[o]) if len(both) > 1 else None
+        verdict = ("—" if lead10 is None else "holds" if lead10 == lead_end else "flips")
         lines.append(f"| {field} | " + " | ".join(
             f"{_fmt(at10[o], '.2f')} ({n10[o]}) | {_fmt(end[o], '.2f')} ({n_end[o]})"
             for o in opts)

@@ -203,12 +203,16 @@ def test_the_lion_section_says_where_the_epoch_10_ordering_holds_or_flips(tmp_pa
         _run_with_evals(lion / "sine-adam" / f"seed{s}", s, 24.0, 40.0)
     for s in range(3):  # a cell still running: 3 seeds
         _run_with_evals(lion / "sine-esgd" / f"seed{s}", s, 28.0, 37.0)
+        _run_with_evals(lion / "wavelet-adam" / f"seed{s}", s, 27.0, 35.0)  # no ESGD yet
     lines, _ = reproduction.lion_section(lion, tmp_path / "assets")
     rows = {ln.split("|")[1].strip(): ln for ln in lines if ln.startswith(("| gaussian |",
-                                                                            "| sine |"))
+                                                                            "| sine |",
+                                                                            "| wavelet |"))
             and "@10" not in ln and ln.count("|") == 9}
     # Medians over seeds 0-4 (the middle seed, 2).
     assert rows["gaussian"] == ("| gaussian | 25.00 (5) | 36.00 (5) | 27.00 (5) | 38.00 (5) "
                                 "| esgd | esgd | holds |")
     assert rows["sine"] == ("| sine | 24.00 (5) | 40.00 (5) | 28.00 (3) | 37.00 (3) "
                             "| esgd | adam | flips |")
+    # One optimizer alone has no ordering.
+    assert rows["wavelet"].endswith("| — (0) | — (0) | — | — | — |")
