@@ -22,7 +22,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from benchmarks.occupancy_step import amortised, measure_task
+from benchmarks.occupancy_step import amortised, measure_task, print_ratios
 from experiments.tasks import nerf
 from experiments.tasks.field_factory import make_radiance_field
 from experiments.tasks.nerf_data import load_scene
@@ -66,12 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     mean = amortised(t, args.run_steps)
     print(f"NeRF step, {args.rays} rays x {args.samples} samples, {t['config']['field']}, "
           f"{jax.devices()[0].device_kind}")
-    print(f"  adam              {t['adam'] * 1e3:9.1f} ms   1.00x")
-    print(f"  esgd (HVP step)   {t['esgd_hvp'] * 1e3:9.1f} ms   {t['esgd_hvp'] / t['adam']:.2f}x")
-    print(f"  esgd (plain step) {t['esgd_plain'] * 1e3:9.1f} ms   "
-          f"{t['esgd_plain'] / t['adam']:.2f}x")
-    print(f"  esgd amortised over {args.run_steps} steps: {mean * 1e3:.1f} ms   "
-          f"ratio ESGD/Adam {mean / t['adam']:.2f}x")
+    print_ratios(t, mean, args.run_steps)
 
 
 if __name__ == "__main__":

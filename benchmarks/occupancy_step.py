@@ -108,6 +108,17 @@ def amortised(t: dict[str, float], run_steps: int, warmup: int = 50, interval: i
     return (hvp_steps * t["esgd_hvp"] + (run_steps - hvp_steps) * t["esgd_plain"]) / run_steps
 
 
+def print_ratios(t: dict[str, Any], mean: float, run_steps: int) -> None:
+    """Print Adam's step, ESGD's HVP and plain steps and its amortised step (``mean`` over
+    ``run_steps``), each with its ratio to Adam's."""
+    print(f"  adam              {t['adam'] * 1e3:9.1f} ms   1.00x")
+    print(f"  esgd (HVP step)   {t['esgd_hvp'] * 1e3:9.1f} ms   {t['esgd_hvp'] / t['adam']:.2f}x")
+    print(f"  esgd (plain step) {t['esgd_plain'] * 1e3:9.1f} ms   "
+          f"{t['esgd_plain'] / t['adam']:.2f}x")
+    print(f"  esgd amortised over {run_steps} steps: {mean * 1e3:.1f} ms   "
+          f"ratio ESGD/Adam {mean / t['adam']:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,12 +133,7 @@ def main(argv: list[str] | None = None) -> None:
     t = measure(args.batch_size, args.steps, args.rounds, args.depth, args.width)
     mean = amortised(t, args.run_steps)
     print(f"occupancy step, batch {args.batch_size}, {jax.devices()[0].device_kind}")
-    print(f"  adam              {t['adam'] * 1e3:9.1f} ms   1.00x")
-    print(f"  esgd (HVP step)   {t['esgd_hvp'] * 1e3:9.1f} ms   {t['esgd_hvp'] / t['adam']:.2f}x")
-    print(f"  esgd (plain step) {t['esgd_plain'] * 1e3:9.1f} ms   "
-          f"{t['esgd_plain'] / t['adam']:.2f}x")
-    print(f"  esgd amortised over {args.run_steps} steps: {mean * 1e3:.1f} ms   "
-          f"ratio ESGD/Adam {mean / t['adam']:.2f}x")
+    print_ratios(t, mean, args.run_steps)
 
 
 if __name__ == "__main__":
