@@ -2,8 +2,8 @@
 
 The reference for every masked run is the *reduced problem*: an unmasked transform on the
 trained parameters only, with the frozen ones closed over by the loss as constants. The masked
-run must follow it. Probes line up because ``sample_probes`` splits one key per leaf in leaf
-order, and a masked tree (``optax.MaskedNode`` at the frozen subtrees, which have no leaves)
+run must follow it. Probes line up because ``sample_probes`` fills the leaves in leaf order
+from one key, and a masked tree (``optax.MaskedNode`` at the frozen subtrees, which have no leaves)
 has the same leaves in the same order as the reduced tree; ``test_probe_keys_line_up`` checks it.
 """
 
