@@ -61,6 +61,17 @@ def _select(ok: jax.Array, new: Any, old: Any) -> Any:
     return jax.tree.map(lambda a, b: jnp.where(ok, a, b), new, old)
 
 
+def _unreachable_hvp(v: Any) -> Any:
+    """The HVP handed to the branch of a step on which no curvature transform refreshes.
+
+    That branch's refresh code never runs; without this stub XLA would still compile the
+    forward-over-reverse pass of its ``obj_fn`` there, doubling the HVP's share of compile time.
+    It returns NaN, never a plausible value: were it ever evaluated, the curvature transforms'
+    non-finite guard would keep the old curvature rather than accumulate it.
+    """
+    return jax.tree.map(lambda x: jnp.full_like(x, jnp.nan), v)
+
+
 EXTRA_ARGS: tuple[str, ...] = ("obj_fn", "value", "grad", "value_fn")
 OPTIONAL_EXTRA_ARGS: tuple[str, ...] = ("batch",)
 
@@ -94,7 +105,10 @@ def _build_step(
 
         def plain(_):
             loss, grads = jax.value_and_grad(obj)(params)
-            return update(params, opt_state, obj, batch, loss, grads)
+            # No curvature transform refreshes on this branch, so its refresh code is dead; a
+            # stub HVP keeps XLA from compiling a second forward-over-reverse pass there.
+            stub = None if due is None else _unreachable_hvp
+            return update(params, opt_state, obj, batch, loss, grads, stub)
 
         def fused(_):
             loss, grads, hvp_fn = linearized_hvp(obj, params)
