@@ -10,7 +10,8 @@ tolerances fixed from that, far from what real faults produce:
   pmap and sharded steps built by the harness give the same params and
   optimizer state: relative L2 distance per array below 1e-4 (rounding gives <= 4e-6; leaving
   out the curvature ``pmean`` under pmap gives 3e-1 to 2e1 at every HVP step), integer state
-  (step counts, refresh flags, probe keys) exactly equal.
+  (step counts, refresh flags, probe keys) exactly equal; the diagnostic ``max_update``, the
+  worst-conditioned number in the state, within 1e-2 (:data:`MAX_UPDATE_REL`).
 * Whole runs through the CLI (pmap also resumed from a checkpoint): integer state exactly equal,
   every logged epoch loss within 1e-3 relative and every full-image PSNR within 0.01 dB of the
   one-device run. Element-wise parameters are not compared here: ESGD's normalised steps turn
@@ -33,6 +34,13 @@ from experiments.tasks import image
 from tests.experiments.conftest import flat_leaves, run_cli, tiny_args
 
 STEP_REL_L2 = 1e-4
+#: ESGD's diagnostic ``max_update`` is the largest ``|m_i| / (D_i + eps)`` over all coordinates,
+#: so it sits at the coordinate whose ``D_i = sqrt((Hv)_i**2)`` one Rademacher probe made
+#: smallest (488 at step 0 here: ``D_i`` some 500x below ``|m_i|``), where float32 rounding of
+#: the summed HVP is amplified by that ratio: parallel and one-device runs differ there by up to
+#: ~3e-4 relative, while leaving out the curvature ``pmean`` moves the arrays by 3e-1 to 2e1.
+#: Checked at 1e-2, between the two.
+MAX_UPDATE_REL = 1e-2
 RUN_LOSS_RTOL = 1e-3
 RUN_PSNR_DB = 0.01
 
@@ -41,16 +49,22 @@ def relative_l2(got: np.ndarray, want: np.ndarray) -> float:
     return float(np.linalg.norm(got - want) / max(np.linalg.norm(want), 1e-12))
 
 
-def assert_states_match(got_tree, want_tree, rel_l2: float | None) -> None:
-    """Integer leaves exactly equal; float leaves within ``rel_l2`` (unless None)."""
+def assert_states_match(got_tree, want_tree, rel_l2: float | None,
+                        max_update_rel: float | None = None) -> None:
+    """Integer leaves exactly equal; float leaves within ``rel_l2`` (unless None), except the
+    curvature diagnostic ``max_update``, within ``max_update_rel`` when given (see
+    :data:`MAX_UPDATE_REL`)."""
     got, want = flat_leaves(got_tree), flat_leaves(want_tree)
-    assert len(got) == len(want)
-    for g, w in zip(got, want, strict=True):
+    paths = [jax.tree_util.keystr(k) for k, _ in jax.tree_util.tree_flatten_with_path(want_tree)[0]]
+    assert len(got) == len(want) == len(paths)
+    for g, w, path in zip(got, want, paths, strict=True):
         assert g.shape == w.shape and g.dtype == w.dtype
+        bound = (max_update_rel if max_update_rel is not None and path.endswith(".max_update")
+                 else rel_l2)
         if not np.issubdtype(w.dtype, np.floating):
             np.testing.assert_array_equal(g, w)
-        elif rel_l2 is not None:
-            assert relative_l2(g, w) < rel_l2, (relative_l2(g, w), w.shape)
+        elif bound is not None:
+            assert relative_l2(g, w) < bound, (relative_l2(g, w), w.shape, path)
 
 
 def assert_parallel_run_matches(out, one_device, *, steps: int, rows: int):
@@ -108,7 +122,7 @@ def test_each_parallel_step_matches_the_one_device_step(tmp_path):
             got = sp(sp.place(params), sp.place(opt_state),
                      sp.shard(batch))[:2]
             assert_states_match(local_copy(got, pmap=mode == "pmap"), (new_params, new_state),
-                                rel_l2=STEP_REL_L2)
+                                rel_l2=STEP_REL_L2, max_update_rel=MAX_UPDATE_REL)
         params, opt_state = new_params, new_state
 
 

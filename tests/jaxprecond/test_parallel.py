@@ -1,7 +1,11 @@
 """pmap over 2 and 4 simulated devices, and sharded jit, against one device on the whole batch.
 
 tests/conftest.py simulates 4 host devices. Every replica draws identical probes (the key is in
-the replicated state) and the HVP is pmean-ed, so the runs must agree to float tolerance.
+the replicated state) and the HVP is pmean-ed, so the runs must agree to rounding. They run in
+float64: the Jacobi AdaHessian divides by ``|mean_k v_k * Hv_k|`` over 2 probes, which can cancel
+to near zero for a coordinate, and then float32's different summation orders across devices
+move single parameters by up to 16% in 8 steps (measured); in float64 every run agrees with one
+device to ~1e-14, while leaving out the curvature ``pmean`` drifts by more than 1e-4.
 """
 
 import jax
@@ -14,6 +18,17 @@ from tests.jaxprecond.helpers import gaussian, mlp_init, mse_loss, regression_ba
 
 LOSS = mse_loss(gaussian)
 STEPS = 8
+RTOL, ATOL = 1e-10, 1e-12  # float64 rounding: ~1e-14
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _float64():
+    with jax.enable_x64(True):
+        yield
+
+
+def _f64(tree):
+    return jax.tree.map(lambda x: np.asarray(x, np.float64), tree)
 
 
 def _tx(name, axis_name=None):
@@ -25,7 +40,7 @@ def _tx(name, axis_name=None):
 def _run(tx, parallel, devices, batches):
     step = jp.make_train_step(LOSS, tx, parallel=parallel, devices=devices)
     # Committed to the last device, as arrays restored from a checkpoint can be.
-    params = jax.device_put(mlp_init(jax.random.PRNGKey(0)), jax.devices()[-1])
+    params = jax.device_put(_f64(mlp_init(jax.random.PRNGKey(0))), jax.devices()[-1])
     p, s = step.place(params), step.place(tx.init(params))
     losses = []
     for b in batches:
@@ -36,7 +51,7 @@ def _run(tx, parallel, devices, batches):
 
 @pytest.fixture(scope="module")
 def batches():
-    return [regression_batch(jax.random.PRNGKey(10 + i), n=32) for i in range(STEPS)]
+    return [_f64(regression_batch(jax.random.PRNGKey(10 + i), n=32)) for i in range(STEPS)]
 
 
 @pytest.fixture(scope="module")
@@ -51,10 +66,17 @@ def test_parallel_equals_single_device(name, parallel, n_dev, batches, single):
     axis = "batch" if parallel == "pmap" else None  # sharded jit needs no pmean
     params, losses = _run(_tx(name, axis), parallel, jax.devices()[:n_dev], batches)
     ref_params, ref_losses = single[name]
-    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    np.testing.assert_allclose(losses, ref_losses, rtol=RTOL)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
-    assert losses[-1] < losses[0]
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
+    # Not vacuous: the parameters moved. ESGD also descends; the Jacobi AdaHessian with 2 probes
+    # need not in 8 steps (a near-cancelled |diag| estimate gives a huge step; with these probes
+    # its loss rises), which is the estimator's fragility, not the parallel step's.
+    init = _f64(mlp_init(jax.random.PRNGKey(0)))
+    assert max(float(np.max(np.abs(a - b))) for a, b in
+               zip(jax.tree.leaves(params), jax.tree.leaves(init), strict=True)) > 1e-2
+    if name == "esgd":
+        assert losses[-1] < losses[0]
 
 
 @pytest.mark.parametrize("name", ["esgd", "adahessian"])
@@ -63,9 +85,9 @@ def test_pmap_without_axis_name_still_averages_the_curvature(name, batches, sing
     # transform was built with: a transform without axis_name matches one device too.
     params, losses = _run(_tx(name, None), "pmap", jax.devices()[:4], batches)
     ref_params, ref_losses = single[name]
-    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    np.testing.assert_allclose(losses, ref_losses, rtol=RTOL)
     for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(ref_params), strict=True):
-        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
 def _hand_pmap_run(tx, batches, *, context):
@@ -84,7 +106,7 @@ def _hand_pmap_run(tx, batches, *, context):
 
     step = jax.pmap(body, axis_name="i", devices=jax.devices()[:n])
     rep = lambda t: jax.tree.map(lambda x: np.broadcast_to(x, (n,) + np.shape(x)), t)
-    params = mlp_init(jax.random.PRNGKey(0))
+    params = _f64(mlp_init(jax.random.PRNGKey(0)))
     p, s = rep(params), rep(tx.init(params))
     for x, y in batches:
         p, s = step(p, s, (x.reshape(n, -1, x.shape[-1]), y.reshape(n, -1, y.shape[-1])))
@@ -103,7 +125,7 @@ def test_hand_written_pmap_needs_axis_name_or_the_context(batches, single):
     for tx, context in [(_tx("esgd", "i"), False), (_tx("esgd", None), True)]:
         fixed = _hand_pmap_run(tx, batches, context=context)
         for a, b in zip(jax.tree.leaves(fixed), jax.tree.leaves(ref), strict=True):
-            np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-6)
+            np.testing.assert_allclose(a, b, rtol=RTOL, atol=ATOL)
 
 
 @pytest.mark.parametrize("parallel,axis,match", [
