@@ -521,6 +521,13 @@ REASONS = """## Likely reasons where we differ
   rate matters but does not flip the claim: at 0.05 it never reaches 21.9 dB in 10 epochs; at 0.5
   it reaches it in 896 iterations on both seeds and ends at 25.15 dB (median), ahead of
   `esgd_reference` (median 1024 iterations, one seed never) but behind `esgd` (768 on 5/5).
+- Fig. 5, the paper's ESGD (`esgd_reference`) by time: it is not the best per unit of time
+  (0/5 seeds) and reaches Adam's pair target sooner on 2/5 seeds only, while our `esgd` does
+  both (3/5, 5/5). The difference between the two is the spread over seeds: `esgd_reference`
+  ends epoch 10 anywhere from 21.96 to 26.38 dB, `esgd` from 24.68 to 25.23 dB. That is the
+  unclipped update's collapse in its first steps, which `docs/ROBUSTNESS.md` traces over seeds
+  to single-probe curvature that cancels to near zero, and which the clip in our default
+  guards against.
 - Sine: an earlier reading here, that only the reference's bias correction let ESGD beat Adam
   on a sine field, came from one-seed, 10-epoch runs (the follow-up table). At the paper's
   length on 5 seeds both our default ESGD and `esgd_reference` end far above Adam (lion
