@@ -72,3 +72,29 @@ def test_write_doc_replaces_only_the_generated_part(tmp_path: pathlib.Path) -> N
     assert (doc.parent / "robustness" / "seeds_astronaut_(bundled).png").exists()
     again = robustness.write_doc([grid], doc)  # idempotent
     assert again == text
+
+
+def test_warmup_variants_refresh_as_many_times_as_named() -> None:
+    """The issue-21 variants keep the clip and cut the warm-up: 20 (or 10) refreshes, then none
+    until the first periodic one (step warmup + 99)."""
+    import jax
+    import jax.numpy as jnp
+
+    from experiments import optimizers
+    from jaxprecond.curvature import CurvatureState
+
+    robustness.register_variants()
+    params = {"w": jnp.array([1.0, -2.0, 0.5])}
+    obj = lambda p: 0.5 * jnp.sum(jnp.array([1.0, 4.0, 9.0]) * p["w"] ** 2)
+    for name, warmup in (("esgd_clip_warmup20", 20), ("esgd_clip_warmup10", 10)):
+        tx = optimizers.build(name, 0.15)
+        state = tx.init(params)
+        step = jax.jit(lambda p, s, tx=tx: tx.update(jax.grad(obj)(p), s, p, obj_fn=obj))
+        for _ in range(warmup + 30):
+            _, state = step(params, state)
+        curv = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, CurvatureState))
+                if isinstance(s, CurvatureState)]
+        assert len(curv) == 1 and int(curv[0].hvp_count) == warmup, name
+        # The clip of the default stays: no update entry exceeds lr (0.15) in size.
+        updates, _ = step(params, state)
+        assert float(jnp.max(jnp.abs(updates["w"]))) <= 0.15 + 1e-6
