@@ -112,6 +112,9 @@ def sample_probes(
     if kind == "rademacher":
         sizes = [int(np.prod(jnp.shape(x), dtype=np.int64)) for x in leaves]
         total = sum(sizes)
+        if total == 0:
+            return jax.tree.unflatten(treedef, [jnp.zeros(lead + jnp.shape(x), jnp.result_type(x))
+                                                for x in leaves])
         words = jax.random.bits(key, lead + (-(-total // 32),), jnp.uint32)
         shifts = jnp.arange(32, dtype=jnp.uint32)
         bits = ((words[..., None] >> shifts) & 1).reshape(lead + (-1,))[..., :total]

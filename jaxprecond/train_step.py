@@ -64,8 +64,9 @@ def _select(ok: jax.Array, new: Any, old: Any) -> Any:
 def _unreachable_hvp(v: Any) -> Any:
     """The HVP handed to the branch of a step on which no curvature transform refreshes.
 
-    That branch's refresh code never runs; without this stub XLA would still compile the
-    forward-over-reverse pass of its ``obj_fn`` there, doubling the HVP's share of compile time.
+    That branch's refresh code never runs; without this stub XLA would still compile a second
+    forward-over-reverse pass of ``obj_fn`` there (on the 5x256 field: 89 dot products in the
+    compiled ESGD step instead of 54).
     It returns NaN, never a plausible value: were it ever evaluated, the curvature transforms'
     non-finite guard would keep the old curvature rather than accumulate it.
     """

@@ -60,6 +60,10 @@ def test_probes_independent_per_leaf_and_distributed():
     for i in range(4):
         for j in range(i):
             assert 0.4 < float(jnp.mean(rows[i] == rows[j])) < 0.6
+    empty = {"a": jnp.zeros((0, 3)), "b": jnp.zeros((2, 0))}
+    for n in (None, 4):
+        out = jp.sample_probes(jax.random.PRNGKey(0), empty, n_probes=n)
+        assert out["a"].shape == ((4,) if n else ()) + (0, 3)
     g = jp.sample_probes(jax.random.PRNGKey(0), params, "gaussian", n_probes=4)
     assert g["a"].shape == (4, 50, 40)
     assert abs(float(jnp.std(g["a"])) - 1.0) < 0.05
