@@ -81,7 +81,7 @@ def test_warmup_variants_refresh_as_many_times_as_named() -> None:
     import jax.numpy as jnp
 
     from experiments import optimizers
-    from jaxprecond.curvature import CurvatureState
+    from jaxprecond.curvature import _curvature_states
 
     robustness.register_variants()
     params = {"w": jnp.array([1.0, -2.0, 0.5])}
@@ -92,8 +92,7 @@ def test_warmup_variants_refresh_as_many_times_as_named() -> None:
         step = jax.jit(lambda p, s, tx=tx: tx.update(jax.grad(obj)(p), s, p, obj_fn=obj))
         for _ in range(warmup + 30):
             _, state = step(params, state)
-        curv = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, CurvatureState))
-                if isinstance(s, CurvatureState)]
+        curv = _curvature_states(state)
         assert len(curv) == 1 and int(curv[0].hvp_count) == warmup, name
         # The clip of the default stays: no update entry exceeds lr (0.15) in size.
         updates, _ = step(params, state)
