@@ -31,17 +31,26 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import pathlib
 import statistics
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from experiments import compare
 from experiments.harness import cli
 from experiments.harness.errors import UsageError
 from experiments.harness.report import cells, read_results
-from experiments.harness.targets import Run, common_target, race
+from experiments.harness.targets import (
+    Placing,
+    Run,
+    Target,
+    common_target,
+    nan_float,
+    race,
+    reach,
+)
 
 DATA = "../shared/data/images/div2k_fourier_features_test"
 #: The table's images: the lion, two other DIV2K images, scikit-image's astronaut (the first
@@ -55,6 +64,12 @@ OPTIMIZERS = ("adam", "esgd", "esgd_reference", "adahessian_e", "muon", "sophia"
 #: The sweep's learning rates, as factors of the registry's.
 LR_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
 BASELINE = "adam"
+#: Where the archived grids live, and the document rendered from them.
+ARCHIVE = pathlib.Path("docs/time_to_quality/runs")
+DOC = pathlib.Path("docs/TIME_TO_QUALITY.md")
+#: The README's headline block lies between these lines (``render`` rewrites it).
+README_BEGIN = "<!-- time-to-quality headline (python -m benchmarks.time_to_quality render) -->"
+README_END = "<!-- end of time-to-quality headline -->"
 
 
 def image_name(image: str) -> str:
@@ -178,51 +193,275 @@ def best_lrs(root: pathlib.Path) -> dict[str, Any]:
     return {"best_lrs": best, "median_final_psnr": medians}
 
 
+class Cell(NamedTuple):
+    """One (image, field) of a grid: its common target and every optimizer's race to it."""
+
+    image: str
+    field: str
+    target: Target
+    placings: list[Placing]
+    by_opt: dict[str, list[Run]]
+
+
+def grid_cells(root: pathlib.Path) -> list[Cell]:
+    """Every (image, field) under ``root`` (one compare grid per image folder), raced."""
+    out = []
+    for grid in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
+        by_field: dict[str, dict[str, list[Run]]] = {}
+        for (act, opt), runs in cells(read_results(grid)).items():
+            by_field.setdefault(act, {})[opt] = [Run.of(r) for r in runs]
+        for act, by_opt in by_field.items():
+            target = common_target(by_opt)
+            out.append(Cell(grid.name, act, target, race(by_opt, target.value), by_opt))
+    return out
+
+
+def seconds_with_compile(runs: Sequence[Run], target: float | None) -> float | None:
+    """Median over seeds of the training seconds to ``target`` plus the run's first step
+    (compilation included, ``compile_time_s``), a seed that never reached it counting as never;
+    ``None`` unless at least half the seeds reached it."""
+    values = []
+    for r in runs:
+        hit = reach(r, target)
+        first = nan_float(r.summary.get("compile_time_s"))
+        values.append(hit.time_s + first if hit is not None and math.isfinite(first)
+                      else math.inf)
+    m = statistics.median(values) if values else math.inf
+    return m if math.isfinite(m) else None
+
+
+def _ratio(a: float | None, b: float | None) -> str:
+    return f"{a / b:.2f}x" if a is not None and b else "—"
+
+
 def table(roots: Sequence[pathlib.Path]) -> list[str]:
     """Markdown: per grid root, image and field, the race to the common target."""
+    from experiments.paper.reproduction import _settings
+
     lines: list[str] = []
     for root in roots:
-        grids = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
-        results = [r for g in grids for r in read_results(g)]
-        if not results:
+        found = grid_cells(root)
+        if not found:
             lines += [f"No finished runs in `{root}`.", ""]
             continue
-        from experiments.paper.reproduction import _settings
-
+        results = [r for g in sorted(root.iterdir()) if g.is_dir() for r in read_results(g)]
         lines += [f"### `{root}`", "", _settings(results), "",
                   "| image | field | common target (dB) | optimizer | lr | median s to target "
-                  "(min-max) | median steps | seeds reached | time / Adam's |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        for grid in grids:
-            by_field: dict[str, dict[str, list[Run]]] = {}
-            for (act, opt), runs in cells(read_results(grid)).items():
-                by_field.setdefault(act, {})[opt] = [Run.of(r) for r in runs]
-            for act, by_opt in by_field.items():
-                target = common_target(by_opt)
-                placings = race(by_opt, target.value)
-                base = next((p for p in placings if p.optimizer == BASELINE), None)
-                for p in placings:
-                    lr = by_opt[p.optimizer][0].summary.get("learning_rate")
-                    span = (f" ({p.seconds_range[0]:.1f}-{p.seconds_range[1]:.1f})"
-                            if p.seconds_range else "")
-                    ratio = (f"{p.seconds / base.seconds:.2f}x"
-                             if p.seconds is not None and base is not None
-                             and base.seconds else "—")
-                    lines.append(
-                        f"| {grid.name} | {act} | "
-                        + ("—" if target.value is None else f"{target.value:g}")
-                        + f" | {p.optimizer} | {lr if lr is not None else '—'} | "
-                        + ("not reached" if p.seconds is None else f"{p.seconds:.1f}{span}")
-                        + " | " + ("—" if p.steps is None else f"{p.steps:g}")
-                        + f" | {p.reached}/{p.seeds} | {ratio} |")
+                  "(min-max) | median steps | seeds reached | time / Adam's | with compile: "
+                  "median s | with compile / Adam's |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for c in found:
+            base = next((p for p in c.placings if p.optimizer == BASELINE), None)
+            base_full = (seconds_with_compile(c.by_opt[BASELINE], c.target.value)
+                         if base is not None else None)
+            for p in c.placings:
+                lr = c.by_opt[p.optimizer][0].summary.get("learning_rate")
+                span = (f" ({p.seconds_range[0]:.1f}-{p.seconds_range[1]:.1f})"
+                        if p.seconds_range else "")
+                full = seconds_with_compile(c.by_opt[p.optimizer], c.target.value)
+                lines.append(
+                    f"| {c.image} | {c.field} | "
+                    + ("—" if c.target.value is None else f"{c.target.value:g}")
+                    + f" | {p.optimizer} | {lr if lr is not None else '—'} | "
+                    + ("not reached" if p.seconds is None else f"{p.seconds:.1f}{span}")
+                    + " | " + ("—" if p.steps is None else f"{p.steps:g}")
+                    + f" | {p.reached}/{p.seeds} | "
+                    + _ratio(p.seconds, base.seconds if base else None)
+                    + " | " + ("—" if full is None else f"{full:.1f}")
+                    + f" | {_ratio(full, base_full)} |")
         lines.append("")
     return lines
+
+
+def headline(root: pathlib.Path) -> list[str]:
+    """Per field, over the images of the grid under ``root``: which optimizer reached the common
+    target first on how many images, and each optimizer's time to it as a fraction of Adam's
+    (median over the images where both got there on at least half their seeds, with the
+    min-max)."""
+    found = grid_cells(root)
+    lines = []
+    for field in dict.fromkeys(c.field for c in found):
+        mine = [c for c in found if c.field == field]
+        firsts = [c.placings[0].optimizer for c in mine if c.placings and c.placings[0].finished]
+        counts = sorted(((firsts.count(o), o) for o in set(firsts)), reverse=True)
+        ratios: dict[str, list[float]] = {}
+        for c in mine:
+            base = next((p for p in c.placings if p.optimizer == BASELINE), None)
+            for p in c.placings:
+                if p.optimizer != BASELINE and p.finished and base is not None and base.finished:
+                    ratios.setdefault(p.optimizer, []).append(p.seconds / base.seconds)
+        parts = []
+        for opt, rs in sorted(ratios.items(), key=lambda kv: statistics.median(kv[1])):
+            span = f" ({min(rs):.2f}-{max(rs):.2f}x)" if len(rs) > 1 else ""
+            parts.append(f"`{opt}` {statistics.median(rs):.2f}x{span}")
+        first = ", ".join(f"`{o}` on {n}/{len(mine)}" for n, o in counts) or "none"
+        lines.append(f"- **{field}** ({len(mine)} image{'s' * (len(mine) > 1)}): first to the "
+                     f"common target: {first}. Time to it as a fraction of Adam's: "
+                     + ("; ".join(parts) if parts else "no optimizer and Adam both reached it")
+                     + ".")
+    return lines
+
+
+def sweep_lines(root: pathlib.Path) -> list[str]:
+    """Markdown: the sweep's median final PSNR per optimizer, field and learning rate, the chosen
+    rate in bold, and a warning where it lies at the edge of the sweep."""
+    from experiments import optimizers
+
+    best = best_lrs(root)
+    if not best["best_lrs"]:
+        return [f"Not run yet (no finished runs in `{root}`).", ""]
+    results = [r for g in sorted(root.glob("x*/*")) if g.is_dir() for r in read_results(g)]
+    images = sorted({g.name for g in root.glob("x*/*") if g.is_dir()})
+    seeds = sorted({r.seed for r in results})
+    factors = sorted({float(f.name[1:]) for f in root.glob("x*") if f.is_dir()})
+    lines = [f"Images: {', '.join(images)} (none of them in the table); seeds "
+             f"{' '.join(map(str, seeds))}; each rate a factor of the registry's. Median final "
+             "full-image PSNR (dB) over images and seeds (a diverged run counts as the worst); "
+             "the chosen rate in bold.", "",
+             "| optimizer | field | registry lr | "
+             + " | ".join(f"x{f:g}" for f in factors) + " | chosen lr |",
+             "|---|---|---|" + "---|" * len(factors) + "---|"]
+    edges = []
+    for opt, by_act in best["median_final_psnr"].items():
+        for act, by_lr in by_act.items():
+            reg = optimizers.get(opt).lr_for(act)
+            chosen = best["best_lrs"][opt][act]
+            row = []
+            for f in factors:
+                key = next((k for k in by_lr if math.isclose(float(k), reg * f, rel_tol=1e-6)),
+                           None)
+                if key is None:
+                    row.append("—")
+                    continue
+                text = "diverged" if not math.isfinite(by_lr[key]) else f"{by_lr[key]:.2f}"
+                row.append(f"**{text}**" if math.isclose(float(key), chosen, rel_tol=1e-6)
+                           else text)
+            lines.append(f"| {opt} | {act} | {reg:g} | " + " | ".join(row) + f" | {chosen:g} |")
+            tried = sorted(float(k) for k in by_lr)
+            if len(tried) > 1 and chosen in (tried[0], tried[-1]):
+                edges.append(f"`{opt}` on {act} ({chosen:g})")
+    lines.append("")
+    if edges:
+        lines += ["At the edge of the sweep (the best rate may lie beyond it): "
+                  + ", ".join(edges) + ".", ""]
+    return lines
+
+
+def _plots(root: pathlib.Path, assets: pathlib.Path) -> list[str]:
+    """One PSNR-against-time figure per image of ``root`` (a panel per field, median over seeds
+    with a min-max band, the common target dashed), drawn into ``assets``; markdown links."""
+    from experiments.harness.plots import PlotSpec, comparison_plots
+
+    found = grid_cells(root)
+    links = []
+    for image in dict.fromkeys(c.image for c in found):
+        mine = [c for c in found if c.image == image]
+        name = f"{root.name}_{image}_psnr_vs_time"
+        comparison_plots(
+            assets, [(c.field, o, [r.rows for r in runs]) for c in mine
+                     for o, runs in c.by_opt.items()],
+            plots=[PlotSpec(name, "time_s", "train_psnr", "training time (s)",
+                            "training PSNR (dB)")],
+            hlines={c.field: c.target.value for c in mine if c.target.value is not None})
+        links.append(f"![{root.name}, {image}: PSNR against training time]"
+                     f"({assets.name}/{name}.png)")
+    return links
+
+
+def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None) -> None:
+    """Write ``doc`` (and the headline block of ``readme``) from the archived grids under
+    ``archive`` (``registry/``, ``sweep/``, ``tuned/``); a grid not run yet is said to be."""
+    assets = doc.parent / "time_to_quality"
+    assets.mkdir(parents=True, exist_ok=True)
+    registry, sweep_root, tuned = archive / "registry", archive / "sweep", archive / "tuned"
+    expected = [image_name(im) for im in IMAGES]
+    ran = {c.image for c in grid_cells(registry)}
+    summary = headline(tuned) or headline(registry)
+    which = "tuned" if headline(tuned) else "registry"
+    lines = [
+        "# Time to quality",
+        "",
+        "<!-- Generated by `python -m benchmarks.time_to_quality render` from the archived runs "
+        f"under `{archive}`; edit the code, not this file. -->",
+        "",
+        "For each image and field: how long each optimizer takes to reach a common quality, "
+        "the lowest median final training PSNR among the optimizers that learned "
+        "(`experiments.harness.targets.common_target`). Image fitting at the paper's size "
+        "(256x256, 5x256 field, batch 512), 10 epochs (1,280 steps), 5 seeds per cell; training "
+        "seconds are the loop's clock from the second step on (the first step, with its "
+        "compilation, is the *with compile* column). Times come from one machine under one "
+        "load and are comparable only within a table.",
+        "",
+        "## Summary",
+        "",
+        f"From the {which}-settings table, {len(ran)} of {len(expected)} images run "
+        f"({', '.join(sorted(ran)) or 'none'}; planned: {', '.join(expected)}):",
+        "",
+        *(summary or ["Not run yet."]),
+        "",
+        "## At the registry's settings",
+        "",
+        *table([registry])[2:],
+        *_plots(registry, assets),
+        "",
+        "## The learning-rate sweep",
+        "",
+        "Each optimizer, Adam included, at 5 learning rates around its registry rate, 2 seeds, on "
+        "images not in the tables (`python -m benchmarks.time_to_quality sweep`); the chosen "
+        "rate, the highest median final PSNR, is what the tuned table runs.",
+        "",
+        *sweep_lines(sweep_root),
+        "## At the sweep's learning rates",
+        "",
+        *(table([tuned])[2:] if grid_cells(tuned) else ["Not run yet.", ""]),
+        *(_plots(tuned, assets) if grid_cells(tuned) else []),
+        "",
+        "## Rerunning",
+        "",
+        "```bash",
+        "python -m benchmarks.time_to_quality run --out runs/ttq/registry --log-every 32 --resume",
+        "python -m benchmarks.time_to_quality sweep --out runs/ttq/sweep --resume",
+        "python -m benchmarks.time_to_quality run --lrs runs/ttq/sweep/best_lrs.json "
+        "--out runs/ttq/tuned --log-every 32 --resume",
+        f"python -m experiments.harness.archive runs/ttq/registry {registry}  # likewise sweep, "
+        "tuned",
+        "python -m benchmarks.time_to_quality render",
+        "```",
+        "",
+    ]
+    doc.write_text("\n".join(lines))
+    if readme is not None:
+        text = readme.read_text()
+        if README_BEGIN not in text or README_END not in text:
+            raise UsageError(f"--readme {readme}: expected the markers {README_BEGIN!r} and "
+                             f"{README_END!r} around the headline block")
+        head, rest = text.split(README_BEGIN, 1)
+        _, tail = rest.split(README_END, 1)
+        link = os.path.relpath(doc, readme.parent)
+        block = [f"Measured on {len(ran)} of {len(expected)} images at the {which} settings "
+                 f"([{link}]({link}), `python -m benchmarks.time_to_quality render`):",
+                 "", *(summary or ["Not run yet."])]
+        readme.write_text(head + README_BEGIN + "\n" + "\n".join(block) + "\n" + README_END
+                          + tail)
+
+
+def render_main(argv: Sequence[str]) -> int:
+    """``render``: ``docs/TIME_TO_QUALITY.md`` and the README's headline from the archive."""
+    p = argparse.ArgumentParser(prog="python -m benchmarks.time_to_quality render")
+    p.add_argument("--archive", default=str(ARCHIVE))
+    p.add_argument("--doc", default=str(DOC))
+    p.add_argument("--readme", default="README.md", help="'none' to leave it alone")
+    args = p.parse_args(argv)
+    render(pathlib.Path(args.archive), pathlib.Path(args.doc),
+           None if args.readme == "none" else pathlib.Path(args.readme))
+    print(f"wrote {args.doc}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    commands = {"run": run, "sweep": sweep,
+    commands = {"run": run, "sweep": sweep, "render": render_main,
                 "table": lambda a: print("\n".join(table([pathlib.Path(x) for x in a]))) or 0}
     if not argv or argv[0] not in commands:
         sys.stderr.write(f"error: expected a subcommand, one of {', '.join(commands)}\n"

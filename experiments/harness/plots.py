@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import pathlib
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -149,6 +149,7 @@ def comparison_plots(
     out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Sequence[Rows]]], *,
     metric: str = "psnr", label: str = "PSNR (dB)", plots: Sequence[PlotSpec] | None = None,
     panel_size: tuple[float, float] = (4.5, 3.8),
+    hlines: Mapping[str, float] | None = None,
 ) -> dict[str, pathlib.Path]:
     """Loss against iterations and against time, and the metric against epochs (or ``plots``),
     one panel per group (e.g. activation), each curve the median over seeds with a min-max band.
@@ -161,6 +162,8 @@ def comparison_plots(
       plots: the plots to draw instead of :func:`default_plots` (any column of the rows, e.g.
         one the caller added, as x or y).
       panel_size: (width, height) of one group's panel in inches.
+      hlines: per group, a value of the y axis drawn as a dashed line on its panel (e.g. the
+        group's common target); groups without one get none.
 
     Returns:
       Plot name -> path.
@@ -189,6 +192,9 @@ def comparison_plots(
                     ax.set_yscale("log")
             if log:
                 clip_bands(ax, top)
+            if hlines and group in hlines:
+                ax.axhline(hlines[group], color="k", ls="--", lw=1,
+                           label=f"target {hlines[group]:g}")
             ax.set_title(group)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)

@@ -77,3 +77,58 @@ def test_errors_name_the_bad_value(tmp_path: pathlib.Path, capsys) -> None:
     assert "--factors" in capsys.readouterr().err
     assert ttq.main(["bogus"]) == 2
     assert "expected a subcommand" in capsys.readouterr().err
+
+
+def _fake_run(root: pathlib.Path, image: str, act: str, opt: str, seed: int,
+              psnrs: list[float], step_s: float, compile_s: float, lr: float) -> None:
+    """A finished run: one metrics row per 10 steps at ``step_s`` seconds a step."""
+    run = root / image / f"{act}-{opt}" / f"seed{seed}"
+    run.mkdir(parents=True)
+    rows = ["step,epoch,time_s,loss,train_psnr"]
+    for i, p in enumerate(psnrs, 1):
+        rows.append(f"{10 * i},{i},{10 * i * step_s},{10 ** (-p / 10)},{p}")
+    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
+    (run / "summary.json").write_text(json.dumps({
+        "config": {"seed": seed, "activation": act, "optimizer": opt}, "final_psnr": psnrs[-1],
+        "compile_time_s": compile_s, "learning_rate": lr, "epochs": len(psnrs),
+        "steps": 10 * len(psnrs), "device": "cpu"}))
+
+
+def test_headline_table_and_render(tmp_path: pathlib.Path) -> None:
+    archive = tmp_path / "runs"
+    reg = archive / "registry"
+    # Adam climbs 10 -> 20 dB; ESGD 10 -> 24 dB, faster per step but each step costs 1.5x.
+    adam = [10, 13, 16, 18, 20]
+    esgd = [10, 16, 20, 22, 24]
+    for seed in range(3):
+        _fake_run(reg, "im", "sine", "adam", seed, adam, 0.1, 1.0, 1e-4)
+        _fake_run(reg, "im", "sine", "esgd", seed, esgd, 0.15, 2.0, 0.15)
+    (cell,) = ttq.grid_cells(reg)
+    # Common target: the lower median final, Adam's 20 dB.
+    assert cell.target.value == 20.0 and cell.target.setter == "adam"
+    # ESGD reaches 20 dB at step 30 (4.5 s), Adam at step 50 (5 s): 0.90x.
+    assert [(p.optimizer, p.seconds, p.steps) for p in cell.placings] == [
+        ("esgd", pytest.approx(4.5), 30), ("adam", pytest.approx(5.0), 50)]
+    assert ttq.seconds_with_compile(cell.by_opt["esgd"], 20.0) == pytest.approx(6.5)
+    (line,) = ttq.headline(reg)
+    assert "first to the common target: `esgd` on 1/1" in line and "`esgd` 0.90x" in line
+    rows = [r for r in ttq.table([reg]) if r.startswith("| im | sine |")]
+    esgd_row = rows[0].split("|")
+    assert esgd_row[4].strip() == "esgd" and esgd_row[9].strip() == "0.90x"
+    # With compilation: 6.5 s against Adam's 6.0 s.
+    assert esgd_row[10].strip() == "6.5" and esgd_row[11].strip() == "1.08x"
+
+    readme = tmp_path / "README.md"
+    readme.write_text(f"intro\n{ttq.README_BEGIN}\nstale\n{ttq.README_END}\nrest\n")
+    doc = tmp_path / "docs" / "T.md"
+    doc.parent.mkdir()
+    ttq.render(archive, doc, readme)
+    text = doc.read_text()
+    assert line in text and "| im | sine | 20 | esgd |" in text
+    assert "## At the sweep's learning rates\n\nNot run yet." in text
+    assert (doc.parent / "time_to_quality" / "registry_im_psnr_vs_time.png").is_file()
+    new = readme.read_text()
+    assert "stale" not in new and line in new and new.endswith(f"{ttq.README_END}\nrest\n")
+    readme.write_text("no markers")
+    with pytest.raises(ttq.UsageError, match="markers"):
+        ttq.render(archive, doc, readme)
