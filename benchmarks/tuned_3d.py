@@ -426,6 +426,104 @@ def table(roots: Sequence[pathlib.Path]) -> list[str]:
     return lines
 
 
+#: Where the archived sweeps and grids live (``TASK-sweep/`` and ``TASK/`` under it).
+ARCHIVE = pathlib.Path("docs/tuned_3d/runs")
+#: The paper's claim each task's tuned race judges (the sections above judge it at the paper's
+#: settings).
+CLAIMS = {
+    "occupancy": "Sec. 5.2 / Fig. 6, occupancy: ESGD reaches a Gaussian field's quality before "
+                 "Adam, each at its best swept rate",
+    "nerf": "Tables 1 and 5, NeRF: ESGD reaches the target before Adam, each at its best swept "
+            "rate and schedule",
+}
+SECTION_TITLE = "## Tuned against tuned: occupancy and NeRF (issue 21)"
+
+
+def _with_final(task: str, runs: Sequence[Run], results: Sequence[RunResult]) -> list[Run]:
+    """``runs`` with ``final`` the task's held-out metric, so that a seed where neither run
+    reaches the target is judged by it."""
+    key = METRIC[task][0]
+    by_seed = {r.seed: r.summary.get(key) for r in results}
+    return [dataclasses.replace(r, final=float(by_seed[r.seed])
+                                if isinstance(by_seed.get(r.seed), int | float) else math.nan)
+            for r in runs]
+
+
+def verdict(task: str, grid: pathlib.Path, a: str = "esgd",
+            b: str = BASELINE) -> tuple[bool | None, str]:
+    """Does ``a`` reach the grid's common target before ``b`` on more than half the seeds
+    (a seed where one reaches it and the other not counts for the one that did; where neither
+    does, the higher final held-out metric wins)? ``(None, why)`` when the grid lacks either."""
+    from experiments.paper.fig5_section import by_cost, seedwise
+
+    results = read_results(grid)
+    by_opt: dict[str, list[RunResult]] = {}
+    for (act, opt), rs in cells(results).items():
+        if act == ACTIVATIONS[0]:
+            by_opt[opt] = rs
+    if a not in by_opt or b not in by_opt:
+        return None, f"`{grid}` lacks `{a}` or `{b}` on the {ACTIVATIONS[0]} field"
+    target, value, runs = grid_race(task, by_opt)
+    paired = seedwise(_with_final(task, runs[a], by_opt[a]),
+                      _with_final(task, runs[b], by_opt[b]), by_cost(value, "total time"))
+    unit = "dB" if task == "nerf" else "IoU"
+    where = "none" if value is None else f"{value:g} {unit}"
+    return paired.holds, (f"`{a}` first to the common target ({where}) on {paired.wins}/"
+                          f"{paired.n} seeds against `{b}` (ties {paired.ties}), training time")
+
+
+def reproduction_section(root: pathlib.Path = ARCHIVE) -> tuple[list[str], list[str]]:
+    """The ``tuned_3d`` section of ``docs/REPRODUCTION.md`` from the archive under ``root``:
+    per task, the sweep's medians and chosen rates, the race at those rates, and the verdict
+    beside the paper-settings one of the occupancy and NeRF sections. Returns
+    ``(markdown lines, claim lines)``."""
+    root = pathlib.Path(root)
+    lines = [SECTION_TITLE, "",
+             "The occupancy and NeRF sections above run every optimizer at the paper's settings. "
+             "At this machine's scale that handicaps Adam (occupancy at 1e-4; NeRF 1e-4 decayed "
+             "to 5e-6, a schedule made for 200K iterations, in 2,000). Here each optimizer runs "
+             "at its best rate from a sweep on other data (occupancy: the bunny, NeRF: fern; "
+             "factors 0.1-10 of the registry rate, 2 seeds, best median final held-out metric) "
+             "and races on the table's data (armadillo, lego) over 5 seeds "
+             "(`python -m benchmarks.tuned_3d`).", ""]
+    claims = []
+    for task in TASKS:
+        sweep_root, grid_root = root / f"{task}-sweep", root / task
+        grids = (sorted(p for p in grid_root.iterdir() if p.is_dir() and read_results(p))
+                 if grid_root.is_dir() else [])
+        lines += [f"### {task}", ""]
+        best = best_rates(sweep_root, METRIC[task][0]) if sweep_root.is_dir() else None
+        if best and best["best_lrs"]:
+            lines += [f"Sweep ({data_name(SWEEP_DATA[task])}), median final "
+                      f"{METRIC[task][1]} per rate:", ""]
+            for opt, by_act in best["median"].items():
+                for act, by_rate in by_act.items():
+                    chosen = best["best_lrs"][opt][act]
+                    final = best["best_final_lrs"].get(opt, {}).get(act)
+                    label = _label((chosen, final))
+                    rates = ", ".join(
+                        (f"**{r}: {m:.3f}**" if r == label else f"{r}: {m:.3f}")
+                        if m is not None else f"{r}: diverged" for r, m in by_rate.items())
+                    edge = best["at_edge"].get(opt, {}).get(act)
+                    lines.append(f"- `{opt}` ({act}): {rates}" + (
+                        f" (at the sweep's {edge} rate: the best may lie beyond)" if edge
+                        else ""))
+            lines.append("")
+        else:
+            lines += [f"Sweep: not run yet (no finished runs in `{sweep_root}`).", ""]
+        if not grids:
+            lines += [f"Race: not run yet (no finished runs in `{grid_root}`).", ""]
+            claims.append(f"- {CLAIMS[task]}: not run")
+            continue
+        lines += table([grid_root])
+        for grid in grids:
+            ok, why = verdict(task, grid)
+            text = {True: "**reproduced**", False: "**not reproduced**", None: "not run"}[ok]
+            claims.append(f"- {CLAIMS[task]}: {text} ({why}; {grid.name})")
+            lines += [f"Verdict, tuned against tuned ({grid.name}): {why}: {text}.", ""]
+    return lines, claims
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     argv = list(sys.argv[1:] if argv is None else argv)

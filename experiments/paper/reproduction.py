@@ -544,7 +544,7 @@ REASONS = """## Likely reasons where we differ
 
 #: The sections of the page, in the order they (and their claims) appear.
 SECTION_NAMES = ("condition", "adam_vs_sgd", "sparsity", "lion", "fig5", "div2k", "extra",
-                 "occupancy", "nerf", "beyond", "companion", "signals")
+                 "occupancy", "nerf", "tuned_3d", "beyond", "companion", "signals")
 #: The lines that delimit a fragment's claims (the page's "## Claims" list is theirs, in order).
 CLAIMS_BEGIN = "<!-- claims -->"
 CLAIMS_END = "<!-- /claims -->"
@@ -608,6 +608,12 @@ def _nerf(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
     return _lines(nerf.reproduction_section(d)), []
 
 
+def _tuned_3d(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
+    from benchmarks import tuned_3d
+
+    return tuned_3d.reproduction_section(d)
+
+
 def _beyond(d: pathlib.Path, assets: pathlib.Path) -> tuple[list[str], list[str]]:
     from experiments.paper import beyond
 
@@ -657,6 +663,19 @@ def _nerf_commands() -> tuple[str, ...]:
     return tuple(f"python -m experiments.paper.nerf --scene {scene} {' '.join(nerf.CPU_ARGS)} "
                  f"--target-psnr 20 --out runs/nerf/{name}-cpu"
                  for scene, name in ((nerf.LEGO, "lego"), (nerf.FERN, "fern")))
+
+
+def _tuned_3d_commands() -> tuple[str, ...]:
+    return tuple(
+        cmd for task in ("occupancy", "nerf") for cmd in (
+            f"python -m benchmarks.tuned_3d sweep --task {task} --out runs/tuned_3d/{task}-sweep "
+            "--resume",
+            f"python -m benchmarks.tuned_3d run --task {task} --lrs runs/tuned_3d/{task}-sweep/"
+            f"best_lrs.json --out runs/tuned_3d/{task} --resume",
+            f"python -m experiments.harness.archive runs/tuned_3d/{task}-sweep "
+            f"docs/tuned_3d/runs/{task}-sweep --commit",
+            f"python -m experiments.harness.archive runs/tuned_3d/{task} docs/tuned_3d/runs/{task} "
+            "--commit"))
 
 
 def _beyond_commands() -> tuple[str, ...]:
@@ -750,6 +769,11 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
     Section("nerf", "--nerf", "runs/nerf",
             f"grids of python -m experiments.paper.nerf (GRID/ with {_GRID})", _has_grids,
             _nerf, _nerf_commands),
+    Section("tuned_3d", "--tuned-3d", "docs/tuned_3d/runs",
+            "archived sweeps and grids of python -m benchmarks.tuned_3d (occupancy-sweep/, "
+            "occupancy/, nerf-sweep/, nerf/)",
+            lambda d: any(_has_grids(d / t) for t in ("occupancy", "nerf") if (d / t).is_dir()),
+            _tuned_3d, _tuned_3d_commands),
     Section("beyond", "--beyond", "runs/beyond",
             f"grids of python -m experiments.paper.beyond (GRID/report.md with {_GRID})",
             _has_reported_grids, _beyond, _beyond_commands),

@@ -358,3 +358,49 @@ def test_errors_name_the_bad_value_before_any_training(tmp_path, monkeypatch, ca
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     assert tuned_3d.main(argv) == 2
     assert fragment.replace("{tmp}", str(tmp_path)) in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------- the reproduction section
+def test_reproduction_section_judges_seed_by_seed(tmp_path) -> None:
+    archive = tmp_path / "runs"
+    grid = archive / "occupancy" / "armadillo"
+    # ESGD reaches Adam's 0.905 first on seeds 0 and 1 (2.4 s < 3 s, 2.2 s < 3.5 s) and Adam
+    # never on seed 2: ESGD first on 3/3 seeds.
+    ious = {"adam": [[0.5, 0.8, 0.9056], [0.5, 0.85, 0.92], [0.4, 0.7, 0.88]],
+            "esgd": [[0.7, 0.93, 0.95], [0.75, 0.94, 0.96], [0.7, 0.89, 0.94]]}
+    times = {"adam": [[1, 2, 3], [1.5, 2.5, 3.5], [1, 2, 3]],
+             "esgd": [[1.2, 2.4, 3.6], [1.1, 2.2, 3.3], [1.3, 2.6, 3.9]]}
+    for opt in ious:
+        for seed in range(3):
+            _write_run(grid, "occupancy", opt, seed, lr=0.15 if opt == "esgd" else 1e-3,
+                       metrics={"final_iou": ious[opt][seed][-1]},
+                       rows=_rows("eval_iou", ious[opt][seed], times[opt][seed]))
+    sweep = archive / "occupancy-sweep"
+    for factor, lr, v in (("1", 1e-4, 0.91), ("10", 1e-3, 0.95)):
+        for seed in range(2):
+            _write_run(sweep / f"x{factor}" / "bunny_watertight", "occupancy", "adam", seed,
+                       lr=lr, metrics={"final_iou": v + 0.01 * seed})
+    lines, claims = tuned_3d.reproduction_section(archive)
+    text = "\n".join(lines)
+    assert lines[0] == tuned_3d.SECTION_TITLE
+    assert "- `adam` (gaussian): 0.0001: 0.915, **0.001: 0.955** (at the sweep's highest rate" \
+        in text
+    assert ok_line(claims, "occupancy").endswith(
+        "**reproduced** (`esgd` first to the common target (0.905 IoU) on 3/3 seeds against "
+        "`adam` (ties 0), training time; armadillo)")
+    assert ok_line(claims, "NeRF") == f"- {tuned_3d.CLAIMS['nerf']}: not run"
+    assert "Race: not run yet" in text and "| gaussian | 0.905 | esgd |" in text
+
+    # Adam reaching the new target (ESGD's median final 0.95) at 0.2 s on every seed, ESGD at
+    # 3.6 s, 3.3 s and never: not reproduced.
+    for seed in range(3):
+        csv = grid / "gaussian-adam" / f"seed{seed}" / "metrics.csv"
+        rows = _rows("eval_iou", [0.5, 0.96, 0.97], [0.1, 0.2, 0.3])
+        csv.write_text("step,epoch,time_s,loss,train_iou,eval_iou\n" + "\n".join(
+            f"{r['step']},{r['epoch']},{r['time_s']},0.1,,{r['eval_iou']}" for r in rows) + "\n")
+    ok, why = tuned_3d.verdict("occupancy", grid)
+    assert ok is False and "on 0/3 seeds" in why
+
+
+def ok_line(claims: list[str], word: str) -> str:
+    return next(c for c in claims if word in c)
