@@ -36,21 +36,13 @@ import pathlib
 import statistics
 import sys
 from collections.abc import Sequence
-from typing import Any, NamedTuple
+from typing import Any
 
 from experiments import compare
 from experiments.harness import cli
 from experiments.harness.errors import UsageError
-from experiments.harness.report import cells, read_results
-from experiments.harness.targets import (
-    Placing,
-    Run,
-    Target,
-    common_target,
-    nan_float,
-    race,
-    reach,
-)
+from experiments.harness.report import read_results
+from experiments.harness.targets import FieldRace, Run, field_races, nan_float, reach
 
 DATA = "../shared/data/images/div2k_fourier_features_test"
 #: The table's images: the lion, two other DIV2K images, scikit-image's astronaut (the first
@@ -193,27 +185,11 @@ def best_lrs(root: pathlib.Path) -> dict[str, Any]:
     return {"best_lrs": best, "median_final_psnr": medians}
 
 
-class Cell(NamedTuple):
-    """One (image, field) of a grid: its common target and every optimizer's race to it."""
-
-    image: str
-    field: str
-    target: Target
-    placings: list[Placing]
-    by_opt: dict[str, list[Run]]
-
-
-def grid_cells(root: pathlib.Path) -> list[Cell]:
-    """Every (image, field) under ``root`` (one compare grid per image folder), raced."""
-    out = []
-    for grid in sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []:
-        by_field: dict[str, dict[str, list[Run]]] = {}
-        for (act, opt), runs in cells(read_results(grid)).items():
-            by_field.setdefault(act, {})[opt] = [Run.of(r) for r in runs]
-        for act, by_opt in by_field.items():
-            target = common_target(by_opt)
-            out.append(Cell(grid.name, act, target, race(by_opt, target.value), by_opt))
-    return out
+def grid_cells(root: pathlib.Path) -> list[FieldRace]:
+    """Every (image, field) under ``root`` (one compare grid per image folder), raced
+    (:func:`~experiments.harness.targets.field_races`; ``.grid`` is the image's name)."""
+    grids = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    return [c for g in grids for c in field_races(g)]
 
 
 def seconds_with_compile(runs: Sequence[Run], target: float | None) -> float | None:
@@ -260,7 +236,7 @@ def table(roots: Sequence[pathlib.Path]) -> list[str]:
                         if p.seconds_range else "")
                 full = seconds_with_compile(c.by_opt[p.optimizer], c.target.value)
                 lines.append(
-                    f"| {c.image} | {c.field} | "
+                    f"| {c.grid} | {c.field} | "
                     + ("—" if c.target.value is None else f"{c.target.value:g}")
                     + f" | {p.optimizer} | {lr if lr is not None else '—'} | "
                     + ("not reached" if p.seconds is None else f"{p.seconds:.1f}{span}")
@@ -354,8 +330,8 @@ def _plots(root: pathlib.Path, assets: pathlib.Path) -> list[str]:
 
     found = grid_cells(root)
     links = []
-    for image in dict.fromkeys(c.image for c in found):
-        mine = [c for c in found if c.image == image]
+    for image in dict.fromkeys(c.grid for c in found):
+        mine = [c for c in found if c.grid == image]
         name = f"{root.name}_{image}_psnr_vs_time"
         comparison_plots(
             assets, [(c.field, o, [r.rows for r in runs]) for c in mine
@@ -375,7 +351,7 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
     assets.mkdir(parents=True, exist_ok=True)
     registry, sweep_root, tuned = archive / "registry", archive / "sweep", archive / "tuned"
     expected = [image_name(im) for im in IMAGES]
-    ran = {c.image for c in grid_cells(registry)}
+    ran = {c.grid for c in grid_cells(registry)}
     summary = headline(tuned) or headline(registry)
     which = "tuned" if headline(tuned) else "registry"
     lines = [

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import pathlib
 import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
-from experiments.harness.report import RunResult
+from experiments.harness.report import RunResult, cells, read_results
 
 #: An optimizer "learned" when its median final training PSNR is at least this much above its
 #: median first-epoch training PSNR (3 dB: the training MSE at least halved).
@@ -253,3 +254,27 @@ def race_line(name: str, by_opt: Mapping[str, Sequence[Run]], baseline: str = BA
                        f"than {baseline}.")
     return head + f"First: {first.optimizer}; {baseline} reached it on {base.reached}/" \
                   f"{base.seeds} seeds only."
+
+
+class FieldRace(NamedTuple):
+    """One field of a grid: its common target and every optimizer's race to it (fastest
+    first), with the runs raced."""
+
+    grid: str
+    field: str
+    target: Target
+    placings: list[Placing]
+    by_opt: dict[str, list[Run]]
+
+
+def field_races(grid: pathlib.Path) -> list[FieldRace]:
+    """Per field (activation) of the compare grid in ``grid`` (``ACT-OPT/seedS`` runs), the
+    race of its optimizers to their :func:`common_target`, in first-seen order."""
+    by_field: dict[str, dict[str, list[Run]]] = {}
+    for (act, opt), runs in cells(read_results(grid)).items():
+        by_field.setdefault(act, {})[opt] = [Run.of(r) for r in runs]
+    out = []
+    for act, by_opt in by_field.items():
+        target = common_target(by_opt)
+        out.append(FieldRace(grid.name, act, target, race(by_opt, target.value), by_opt))
+    return out

@@ -11,6 +11,7 @@ import pytest
 
 from benchmarks import time_to_quality as ttq
 from experiments import optimizers
+from tests.conftest import write_fake_run
 
 TINY = ["--activations", "gaussian", "--size", "8", "--depth", "2", "--width", "8",
         "--batch-size", "16", "--timing-steps", "0", "--no-progress"]
@@ -79,21 +80,6 @@ def test_errors_name_the_bad_value(tmp_path: pathlib.Path, capsys) -> None:
     assert "expected a subcommand" in capsys.readouterr().err
 
 
-def _fake_run(root: pathlib.Path, image: str, act: str, opt: str, seed: int,
-              psnrs: list[float], step_s: float, compile_s: float, lr: float) -> None:
-    """A finished run: one metrics row per 10 steps at ``step_s`` seconds a step."""
-    run = root / image / f"{act}-{opt}" / f"seed{seed}"
-    run.mkdir(parents=True)
-    rows = ["step,epoch,time_s,loss,train_psnr"]
-    for i, p in enumerate(psnrs, 1):
-        rows.append(f"{10 * i},{i},{10 * i * step_s},{10 ** (-p / 10)},{p}")
-    (run / "metrics.csv").write_text("\n".join(rows) + "\n")
-    (run / "summary.json").write_text(json.dumps({
-        "config": {"seed": seed, "activation": act, "optimizer": opt}, "final_psnr": psnrs[-1],
-        "compile_time_s": compile_s, "learning_rate": lr, "epochs": len(psnrs),
-        "steps": 10 * len(psnrs), "device": "cpu"}))
-
-
 def test_headline_table_and_render(tmp_path: pathlib.Path) -> None:
     archive = tmp_path / "runs"
     reg = archive / "registry"
@@ -101,8 +87,8 @@ def test_headline_table_and_render(tmp_path: pathlib.Path) -> None:
     adam = [10, 13, 16, 18, 20]
     esgd = [10, 16, 20, 22, 24]
     for seed in range(3):
-        _fake_run(reg, "im", "sine", "adam", seed, adam, 0.1, 1.0, 1e-4)
-        _fake_run(reg, "im", "sine", "esgd", seed, esgd, 0.15, 2.0, 0.15)
+        write_fake_run(reg, "im", "sine", "adam", seed, adam, 0.1, 1.0, 1e-4)
+        write_fake_run(reg, "im", "sine", "esgd", seed, esgd, 0.15, 2.0, 0.15)
     (cell,) = ttq.grid_cells(reg)
     # Common target: the lower median final, Adam's 20 dB.
     assert cell.target.value == 20.0 and cell.target.setter == "adam"
