@@ -436,14 +436,9 @@ def render_main(argv: Sequence[str]) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
-    argv = list(sys.argv[1:] if argv is None else argv)
     commands = {"run": run, "sweep": sweep, "render": render_main,
-                "table": lambda a: print("\n".join(table([pathlib.Path(x) for x in a]))) or 0}
-    if not argv or argv[0] not in commands:
-        sys.stderr.write(f"error: expected a subcommand, one of {', '.join(commands)}\n"
-                         f"{__doc__}")
-        return 2
-    return cli.run_main(lambda a: commands[argv[0]](a), argv[1:])
+                "table": cli.print_command(table)}
+    return cli.run_subcommand(commands, argv, __doc__)
 
 
 if __name__ == "__main__":

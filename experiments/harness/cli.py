@@ -8,8 +8,9 @@ after a checkpoint is saved.
 from __future__ import annotations
 
 import argparse
+import pathlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
 from experiments import optimizers
@@ -204,6 +205,28 @@ def print_summary(summary: dict[str, Any], config: RunConfig) -> None:
     files = ["summary.json", "metrics.csv", *summary.get("outputs", []), "tensorboard/",
              "checkpoints/"]
     print(f"outputs in {config.out}: {', '.join(dict.fromkeys(files))}")
+
+
+def run_subcommand(commands: Mapping[str, Callable[[Sequence[str]], int]],
+                   argv: Sequence[str] | None, usage: str | None) -> int:
+    """Dispatch ``argv[0]`` to its function in ``commands`` under :func:`run_main`; an unknown or
+    missing subcommand names the choices and prints ``usage`` (exit code 2)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in commands:
+        sys.stderr.write(f"error: expected a subcommand, one of {', '.join(commands)}\n"
+                         f"{usage or ''}")
+        return 2
+    return run_main(lambda a: commands[argv[0]](a), argv[1:])
+
+
+def print_command(fn: Callable[[list[pathlib.Path]], list[str]]) -> Callable[[Sequence[str]],
+                                                                             int]:
+    """A subcommand that prints ``fn``'s lines for the paths it is given (e.g. a table)."""
+    def command(argv: Sequence[str]) -> int:
+        print("\n".join(fn([pathlib.Path(x) for x in argv])))
+        return 0
+
+    return command
 
 
 def run_main(fn: Callable[[Sequence[str] | None], int], argv: Sequence[str] | None) -> int:
