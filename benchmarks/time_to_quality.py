@@ -317,6 +317,21 @@ def sweep_lines(root: pathlib.Path) -> list[str]:
             if len(tried) > 1 and chosen in (tried[0], tried[-1]):
                 edges.append(f"`{opt}` on {act} ({chosen:g})")
     lines.append("")
+    for opt, by_act in best["median_final_psnr"].items():
+        gaps = []
+        for act, by_lr in by_act.items():
+            reg = optimizers.get(opt).lr_for(act)
+            at_reg = next((m for k, m in by_lr.items()
+                           if math.isclose(float(k), reg, rel_tol=1e-6)), None)
+            chosen = best["best_lrs"][opt][act]
+            if at_reg is not None and not math.isclose(chosen, reg, rel_tol=1e-6):
+                gap = ("diverged" if not math.isfinite(at_reg)
+                       else f"{max(by_lr.values()) - at_reg:.2f} dB below")
+                gaps.append(f"{act} (x{chosen / reg:.2g}; the registry rate ends {gap})")
+        if gaps:
+            lines.append(f"- `{opt}`: best away from its registry rate on " + ", ".join(gaps)
+                         + ".")
+    lines.append("")
     if edges:
         lines += ["At the edge of the sweep (the best rate may lie beyond it): "
                   + ", ".join(edges) + ".", ""]

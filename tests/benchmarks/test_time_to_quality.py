@@ -118,3 +118,18 @@ def test_headline_table_and_render(tmp_path: pathlib.Path) -> None:
     readme.write_text("no markers")
     with pytest.raises(ttq.UsageError, match="markers"):
         ttq.render(archive, doc, readme)
+
+
+def test_sweep_lines_name_the_gap_to_the_registry_rate(tmp_path: pathlib.Path) -> None:
+    reg = optimizers.get("adam").lr_for("sine")
+    sweep = tmp_path / "sweep"
+    # At the registry rate the runs end at 20 dB, at x0.1 (the lowest rate, so at the edge) 23.
+    for factor, psnr in ((1.0, 20.0), (0.1, 23.0)):
+        for seed in range(2):
+            write_fake_run(sweep / f"x{factor:g}", "img", "sine", "adam", seed,
+                           [10.0, psnr], 0.1, 1.0, reg * factor)
+    text = "\n".join(ttq.sweep_lines(sweep))
+    assert f"| adam | sine | {reg:g} | **23.00** | 20.00 | {reg * 0.1:g} |" in text
+    assert "- `adam`: best away from its registry rate on sine (x0.1; the registry rate ends " \
+           "3.00 dB below)." in text
+    assert "At the edge of the sweep (the best rate may lie beyond it): `adam` on sine" in text
