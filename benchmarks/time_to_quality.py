@@ -52,7 +52,8 @@ IMAGES = (f"{DATA}/image_014.jpg", f"{DATA}/image_011.jpg", f"{DATA}/image_013.j
 #: The sweep's images: none of them is in the table.
 SWEEP_IMAGES = (f"{DATA}/image_015.jpg", "skimage:coffee")
 ACTIVATIONS = ("sine", "gaussian", "wavelet", "relu_pe")
-OPTIMIZERS = ("adam", "esgd", "esgd_reference", "adahessian_e", "muon", "sophia")
+#: Sophia is Sophia-H, the published method (Hutchinson's diagonal); ``sophia_e`` is our variant.
+OPTIMIZERS = ("adam", "esgd", "esgd_reference", "adahessian_e", "muon", "sophia_h")
 #: The sweep's learning rates, as factors of the registry's.
 LR_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
 BASELINE = "adam"
@@ -131,10 +132,20 @@ def _parser(command: str) -> argparse.ArgumentParser:
     return p
 
 
+def _check(args: argparse.Namespace) -> None:
+    """Every image and optimizer name checked before any training (a bad one is an error that
+    names it)."""
+    from experiments import optimizers
+
+    check_images(args.images)
+    for o in args.optimizers:
+        optimizers.get(o)
+
+
 def run(argv: Sequence[str]) -> int:
     """``run``: the table's grids (every other flag goes to ``experiments.compare``)."""
     args, rest = _parser("run").parse_known_args(argv)
-    check_images(args.images)
+    _check(args)
     rest = ["--seeds", "0", "1", "2", "3", "4", *rest] if "--seeds" not in rest else list(rest)
     return _train(args.images, pathlib.Path(args.out), args.optimizers, args.activations, rest,
                   load_lrs(args.lrs), "time to quality")
@@ -145,7 +156,7 @@ def sweep(argv: Sequence[str]) -> int:
     from experiments import optimizers
 
     args, rest = _parser("sweep").parse_known_args(argv)
-    check_images(args.images)
+    _check(args)
     if any(f <= 0 or not math.isfinite(f) for f in args.factors):
         raise UsageError(f"--factors {args.factors}: expected positive numbers")
     rest = ["--seeds", "0", "1", *rest] if "--seeds" not in rest else list(rest)

@@ -66,6 +66,11 @@ def test_run_sweep_and_table(tmp_path: pathlib.Path, images: list[str], capsys) 
     capsys.readouterr()
 
 
+def test_default_optimizers_are_registered() -> None:
+    for name in ttq.OPTIMIZERS:
+        optimizers.get(name)  # raises for a name the registry does not know
+
+
 def test_errors_name_the_bad_value(tmp_path: pathlib.Path, capsys) -> None:
     assert ttq.main(["run", "--images", str(tmp_path / "nope.png"), "--out",
                      str(tmp_path / "o")]) == 2
@@ -76,6 +81,9 @@ def test_errors_name_the_bad_value(tmp_path: pathlib.Path, capsys) -> None:
     assert "lrs.json" in capsys.readouterr().err
     assert ttq.main(["sweep", "--images", "skimage:astronaut", "--factors", "0"]) == 2
     assert "--factors" in capsys.readouterr().err
+    assert ttq.main(["run", "--images", "skimage:astronaut", "--optimizers", "adam", "sophia",
+                     "--out", str(tmp_path / "o")]) == 2
+    assert "'sophia'" in capsys.readouterr().err and not (tmp_path / "o").exists()
     assert ttq.main(["bogus"]) == 2
     assert "expected a subcommand" in capsys.readouterr().err
 
