@@ -403,7 +403,7 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
         "",
         "## At the registry's settings",
         "",
-        *table([registry])[2:],
+        *(table([registry])[2:] if ran else ["Not run yet.", ""]),
         *_plots(registry, assets),
         "",
         "## The learning-rate sweep",
@@ -440,9 +440,11 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
         head, rest = text.split(README_BEGIN, 1)
         _, tail = rest.split(README_END, 1)
         link = os.path.relpath(doc, readme.parent)
-        block = [f"Measured on {len(ran)} of {len(expected)} images at the {which} settings "
-                 f"([{link}]({link}), `python -m benchmarks.time_to_quality render`):",
-                 "", *(summary or ["Not run yet."])]
+        block = ([f"Measured on {len(ran)} of {len(expected)} images at the {which} settings "
+                  f"([{link}]({link}), `python -m benchmarks.time_to_quality render`):", "",
+                  *summary] if summary else
+                 [f"Not measured yet: the table's grids have not run ([{link}]({link}) says "
+                  "what has).", ""])
         readme.write_text(head + README_BEGIN + "\n" + "\n".join(block) + "\n" + README_END
                           + tail)
 
