@@ -49,7 +49,7 @@ RESULTS = REPO_ROOT / "docs" / "gpu" / "results.json"
 DOC = REPO_ROOT / "docs" / "GPU.md"
 SCHEMA = 1
 #: When this page was last checked against the sessions' devices (the not-yet-run page says so).
-NO_GPU_AS_OF = "2026-12-06"
+NO_GPU_AS_OF = "2026-12-07"
 #: In running order: cheapest and most important first. The NeRF step's compilation is the
 #: least predictable cost (its ESGD step takes ~10x Adam's to compile on a CPU), so it runs
 #: after the vmapped lion runs and before the sequential ones, which share what is left.
