@@ -408,9 +408,10 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
         "",
         "## The learning-rate sweep",
         "",
-        "Each optimizer, Adam included, at 5 learning rates around its registry rate, 2 seeds, on "
-        "images not in the tables (`python -m benchmarks.time_to_quality sweep`); the chosen "
-        "rate, the highest median final PSNR, is what the tuned table runs.",
+        "Each optimizer, Adam included, at 5 learning rates around its registry rate (x0.1 to "
+        "x10), 2 seeds, on images not in the tables (`python -m benchmarks.time_to_quality "
+        "sweep`), extended by one factor (`--factors`) where the best lay at an edge; the "
+        "chosen rate, the highest median final PSNR, is what the tuned table runs.",
         "",
         *sweep_lines(sweep_root),
         "## At the sweep's learning rates",
