@@ -642,6 +642,11 @@ register(OptimizerSpec(
 # have): the best of a one-seed sanity sweep (lion 64x64, 3x64 field, batch 128, 10 epochs;
 # Gaussian, sine, ReLU+PE) over Muon {0.005, 0.02, 0.05} and Sophia {1e-4, 1e-3}; wavelet and
 # sinc take the "*" value. Muon's AdamW fallback (first layer, head, biases) runs at 1e-3.
+# These rates are too high at the paper's size: on 256x256 images with 5x256 fields the sweep of
+# benchmarks/time_to_quality.py (image_015 and coffee, 2 seeds each, docs/TIME_TO_QUALITY.md)
+# finds Muon best at x0.03 (sine, wavelet), x0.1 (Gaussian) and x0.3 (ReLU+PE) of these, the
+# registry rate ending 2.8-14.4 dB below the best. Pass --lr at that size until the default is
+# revisited with the other optimizers' sweeps.
 _MUON_LR = {"*": 0.005, "relu": 0.02, "relu_pe": 0.02}
 register(OptimizerSpec(
     "muon", lazy_builder("experiments.optimizers.muon", "muon"), default_lr=_MUON_LR,
