@@ -464,12 +464,15 @@ def verdict(task: str, grid: pathlib.Path, a: str = "esgd",
     if a not in by_opt or b not in by_opt:
         return None, f"`{grid}` lacks `{a}` or `{b}` on the {ACTIVATIONS[0]} field"
     target, value, runs = grid_race(task, by_opt)
-    paired = seedwise(_with_final(task, runs[a], by_opt[a]),
-                      _with_final(task, runs[b], by_opt[b]), by_cost(value, "total time"))
+    mine, theirs = (_with_final(task, runs[a], by_opt[a]),
+                    _with_final(task, runs[b], by_opt[b]))
+    paired = seedwise(mine, theirs, by_cost(value, "total time"))
+    steps = seedwise(mine, theirs, by_cost(value, "iterations"))
     unit = "dB" if task == "nerf" else "IoU"
     where = "none" if value is None else f"{value:g} {unit}"
     return paired.holds, (f"`{a}` first to the common target ({where}) on {paired.wins}/"
-                          f"{paired.n} seeds against `{b}` (ties {paired.ties}), training time")
+                          f"{paired.n} seeds against `{b}` (ties {paired.ties}), training time; "
+                          f"in iterations on {steps.wins}/{steps.n} (ties {steps.ties})")
 
 
 def reproduction_section(root: pathlib.Path = ARCHIVE) -> tuple[list[str], list[str]]:

@@ -387,7 +387,7 @@ def test_reproduction_section_judges_seed_by_seed(tmp_path) -> None:
         in text
     assert ok_line(claims, "occupancy").endswith(
         "**reproduced** (`esgd` first to the common target (0.905 IoU) on 3/3 seeds against "
-        "`adam` (ties 0), training time; armadillo)")
+        "`adam` (ties 0), training time; in iterations on 3/3 (ties 0); armadillo)")
     assert ok_line(claims, "NeRF") == f"- {tuned_3d.CLAIMS['nerf']}: not run"
     assert "Race: not run yet" in text and "| gaussian | 0.905 | esgd |" in text
 
