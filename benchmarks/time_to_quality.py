@@ -203,6 +203,16 @@ def grid_cells(root: pathlib.Path) -> list[FieldRace]:
     return [c for g in grids for c in field_races(g)]
 
 
+#: Seeds a cell needs to count as complete.
+SEEDS = 5
+
+
+def complete(race: FieldRace) -> bool:
+    """Whether every optimizer of the table (:data:`OPTIMIZERS`) ran :data:`SEEDS` seeds in this
+    (image, field): a race among only those that have run so far is not the table's race."""
+    return all(len(race.by_opt.get(o, ())) >= SEEDS for o in OPTIMIZERS)
+
+
 def seconds_with_compile(runs: Sequence[Run], target: float | None) -> float | None:
     """Median over seeds of the training seconds to ``target`` plus the run's first step
     (compilation included, ``compile_time_s``), a seed that never reached it counting as never;
@@ -246,8 +256,9 @@ def table(roots: Sequence[pathlib.Path]) -> list[str]:
                 span = (f" ({p.seconds_range[0]:.1f}-{p.seconds_range[1]:.1f})"
                         if p.seconds_range else "")
                 full = seconds_with_compile(c.by_opt[p.optimizer], c.target.value)
+                field = c.field if complete(c) else f"{c.field} (incomplete)"
                 lines.append(
-                    f"| {c.grid} | {c.field} | "
+                    f"| {c.grid} | {field} | "
                     + ("—" if c.target.value is None else f"{c.target.value:g}")
                     + f" | {p.optimizer} | {lr if lr is not None else '—'} | "
                     + ("not reached" if p.seconds is None else f"{p.seconds:.1f}{span}")
@@ -265,7 +276,7 @@ def headline(root: pathlib.Path) -> list[str]:
     target first on how many images, and each optimizer's time to it as a fraction of Adam's
     (median over the images where both got there on at least half their seeds, with the
     min-max)."""
-    found = grid_cells(root)
+    found = [c for c in grid_cells(root) if complete(c)]
     lines = []
     for field in dict.fromkeys(c.field for c in found):
         mine = [c for c in found if c.field == field]
@@ -377,7 +388,7 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
     assets.mkdir(parents=True, exist_ok=True)
     registry, sweep_root, tuned = archive / "registry", archive / "sweep", archive / "tuned"
     expected = [image_name(im) for im in IMAGES]
-    ran = {c.grid for c in grid_cells(registry)}
+    ran = {c.grid for c in grid_cells(registry) if complete(c)}
     summary = headline(tuned) or headline(registry)
     which = "tuned" if headline(tuned) else "registry"
     lines = [
@@ -403,7 +414,9 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
         "",
         "## At the registry's settings",
         "",
-        *(table([registry])[2:] if ran else ["Not run yet.", ""]),
+        *(table([registry])[2:] if grid_cells(registry) else ["Not run yet.", ""]),
+        f"A field marked *incomplete* has not yet run every optimizer ({', '.join(OPTIMIZERS)}) "
+        f"on {SEEDS} seeds; it stays out of the summary.", "",
         *_plots(registry, assets),
         "",
         "## The learning-rate sweep",

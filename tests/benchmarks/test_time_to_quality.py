@@ -88,7 +88,9 @@ def test_errors_name_the_bad_value(tmp_path: pathlib.Path, capsys) -> None:
     assert "expected a subcommand" in capsys.readouterr().err
 
 
-def test_headline_table_and_render(tmp_path: pathlib.Path) -> None:
+def test_headline_table_and_render(tmp_path: pathlib.Path, monkeypatch) -> None:
+    monkeypatch.setattr(ttq, "OPTIMIZERS", ("adam", "esgd"))
+    monkeypatch.setattr(ttq, "SEEDS", 3)
     archive = tmp_path / "runs"
     reg = archive / "registry"
     # Adam climbs 10 -> 20 dB; ESGD 10 -> 24 dB, faster per step but each step costs 1.5x.
@@ -111,6 +113,12 @@ def test_headline_table_and_render(tmp_path: pathlib.Path) -> None:
     assert esgd_row[4].strip() == "esgd" and esgd_row[9].strip() == "0.90x"
     # With compilation: 6.5 s against Adam's 6.0 s.
     assert esgd_row[10].strip() == "6.5" and esgd_row[11].strip() == "1.08x"
+
+    # A field where only Adam has run is marked incomplete and left out of the summary.
+    for seed in range(3):
+        write_fake_run(reg, "im", "gaussian", "adam", seed, adam, 0.1, 1.0, 1e-4)
+    assert ttq.headline(reg) == [line]
+    assert any(r.startswith("| im | gaussian (incomplete) | ") for r in ttq.table([reg]))
 
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{ttq.README_BEGIN}\nstale\n{ttq.README_END}\nrest\n")
