@@ -407,7 +407,7 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
         "",
         "## Summary",
         "",
-        f"From the {which}-settings table, {len(ran)} of {len(expected)} images run "
+        f"From the {which}-settings table, {len(ran)} of {len(expected)} images complete "
         f"({', '.join(sorted(ran)) or 'none'}; planned: {', '.join(expected)}):",
         "",
         *(summary or ["Not run yet."]),
