@@ -388,9 +388,12 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
     assets.mkdir(parents=True, exist_ok=True)
     registry, sweep_root, tuned = archive / "registry", archive / "sweep", archive / "tuned"
     expected = [image_name(im) for im in IMAGES]
-    ran = {c.grid for c in grid_cells(registry) if complete(c)}
-    summary = headline(tuned) or headline(registry)
-    which = "tuned" if headline(tuned) else "registry"
+    # The summary is the tuned table's once it has a complete field, else the registry's; the
+    # image count is that table's.
+    which, summary = "tuned", headline(tuned)
+    if not summary:
+        which, summary = "registry", headline(registry)
+    ran = {c.grid for c in grid_cells(tuned if which == "tuned" else registry) if complete(c)}
     lines = [
         "# Time to quality",
         "",
