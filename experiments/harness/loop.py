@@ -218,7 +218,8 @@ def run_loop(spec: LoopSpec) -> LoopResult:
                     if multiprocess:
                         stop_now = _any_process(stop.signum)
                 if stop_now or is_ckpt:
-                    progress = {"train_time_s": clock.total, "skipped": skipped}
+                    progress = {"train_time_s": clock.total, "skipped": skipped,
+                                "compile_time_s": compile_time}
                     spec.save(done, params, opt_state, progress)
                 if stop_now:
                     spec.writer.flush()

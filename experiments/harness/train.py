@@ -110,6 +110,27 @@ def _agree(error: UsageError | None, what: str) -> None:
         raise error
 
 
+def _all_agree(flag: bool) -> bool:
+    """Process 0's ``flag``, the same on every process."""
+    if jax.process_count() > 1:
+        from jax.experimental import multihost_utils
+
+        return bool(int(multihost_utils.broadcast_one_to_all(np.int32(flag))))
+    return flag
+
+
+def finished_summary(out: pathlib.Path, total_steps: int) -> dict[str, Any] | None:
+    """The summary of the finished run in ``out`` if it trained all ``total_steps``, else
+    ``None`` (no summary, an unreadable one, or a run resumed to train longer)."""
+    try:
+        summary = json.loads((pathlib.Path(out) / SUMMARY_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(summary, dict) or summary.get("steps") != total_steps:
+        return None
+    return summary
+
+
 def _lr_fn(lr: Any) -> Callable[[int], float]:
     return (lambda step: float(lr(step))) if callable(lr) else (lambda step: float(lr))
 
@@ -202,6 +223,12 @@ def train(
 
     built = build(task, config, devices=devices)
     batcher, spe, total_steps = built.batcher, built.steps_per_epoch, built.total_steps
+    done = finished_summary(out, total_steps) if resumable and is_primary() else None
+    if _all_agree(done is not None):
+        # A finished run is reused as it is: training zero steps would rewrite its summary
+        # without the first segment's compile time and re-time the optimizer on a machine that
+        # may be busy now.
+        return done or {}
     lr, tx, step_fn, parallel = built.learning_rate, built.tx, built.step_fn, built.parallel
 
     params0 = task.init_params(jax.random.PRNGKey(config.seed))
@@ -251,13 +278,18 @@ def train(
     writer = MetricsWriter(out, metric=task.metric_name, extra=extra_columns, enabled=is_primary(),
                            resume_step=start_step if latest is not None else None)
     prior_wall = float(meta.get("wall_time_s", 0.0))
+    # The compile time of the run's first segment: a resumed segment compiles again, but the
+    # run's cost with compilation is its first compile (the checkpoints carry it on).
+    prior_compile = meta.get("compile_time_s")
 
     def save(step: int, params: Any, opt_state: Any, progress: dict[str, Any]) -> None:
         state = {"params": params, "opt_state": opt_state}
         if pmap:
             state = local_copy(state, pmap=True)
+        compile_s = progress.get("compile_time_s")
         checkpointer.save(step, state, {
-            **progress, "data_order": batcher.state_dict(), "config": config.to_dict(),
+            **progress, "compile_time_s": prior_compile if prior_compile is not None else compile_s,
+            "data_order": batcher.state_dict(), "config": config.to_dict(),
             "wall_time_s": prior_wall + time.perf_counter() - session_start,
         })
 
@@ -283,7 +315,8 @@ def train(
             on_log=on_log, loss_jump=spec.uses_curvature,
         ))
         save(result.step, result.params, result.opt_state,
-             {"train_time_s": result.train_time_s, "skipped": result.skipped})
+             {"train_time_s": result.train_time_s, "skipped": result.skipped,
+              "compile_time_s": result.compile_time_s})
         checkpointer.wait()
     finally:
         writer.close()
@@ -334,7 +367,7 @@ def train(
         "wall_time_s": prior_wall + time.perf_counter() - session_start,
         "train_time_s": result.train_time_s,
         "time_per_step_s": result.train_time_s / max(1, steps - 1),
-        "compile_time_s": result.compile_time_s,
+        "compile_time_s": prior_compile if prior_compile is not None else result.compile_time_s,
         "optimizer_time_s": optimizer_time,
         "optimizer_time_per_step_s": optimizer_time / steps if optimizer_time else None,
         "optimizer_time_method": "compiled step minus loss-and-gradient, replayed on one "

@@ -22,7 +22,8 @@ def _final(out):
 def test_one_epoch_resumed_to_two_equals_two_epochs(tmp_path, esgd_reference):
     out = tmp_path / "run"
     assert run_cli(tiny_args(out, "--epochs", "1")) == 0
-    assert json.loads((out / "summary.json").read_text())["steps"] == 8
+    first = json.loads((out / "summary.json").read_text())
+    assert first["steps"] == 8
     assert run_cli(tiny_args(out, "--epochs", "2", "--resume")) == 0
     state, meta = _final(out)
     ref_state, ref_meta = _final(esgd_reference)
@@ -36,6 +37,19 @@ def test_one_epoch_resumed_to_two_equals_two_epochs(tmp_path, esgd_reference):
     reference = json.loads((esgd_reference / "summary.json").read_text())
     assert summary["resumed_from_step"] == 8
     assert summary["final_psnr"] == reference["final_psnr"]
+    # The run's compile time is its first segment's, carried by the checkpoint.
+    assert summary["compile_time_s"] == first["compile_time_s"] > 0
+
+
+def test_resuming_a_finished_run_reuses_it_untouched(tmp_path):
+    """A grid rerun with --resume must not re-summarize finished runs: that used to drop the
+    compile time (``null``) and re-time the optimizer on whatever else the machine was doing."""
+    out = tmp_path / "run"
+    assert run_cli(tiny_args(out, "--epochs", "1")) == 0
+    files = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    assert json.loads(files["summary.json"])["compile_time_s"] > 0
+    assert run_cli(tiny_args(out, "--epochs", "1", "--resume")) == 0
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == files
 
 
 def test_sigterm_saves_a_checkpoint_and_resume_matches(tmp_path, esgd_reference):
