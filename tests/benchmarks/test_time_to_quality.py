@@ -64,7 +64,30 @@ def test_run_sweep_and_table(tmp_path: pathlib.Path, images: list[str], capsys) 
                      "--seeds", "0", *TINY]) == 0
     summary = json.loads(next(tuned.glob("a/gaussian-adam/seed0/summary.json")).read_text())
     assert summary["learning_rate"] == pytest.approx(chosen)
+
+    # With --reuse, a cell whose chosen rate is the one it ran at takes the finished runs as
+    # they are (byte for byte) and trains only the seeds they lack; another rate trains anew.
+    lrs = tmp_path / "lrs.json"
+    lrs.write_text(json.dumps({"adam": {"gaussian": base}, "esgd": {"gaussian": 0.123}}))
+    again = tmp_path / "again"
+    assert ttq.main(["run", "--images", images[0], "--optimizers", "adam", "esgd", "--lrs",
+                     str(lrs), "--reuse", str(out), "--out", str(again), "--epochs", "2",
+                     "--seeds", "0", "1", "2", *TINY]) == 0
+    for seed in (0, 1):
+        for name in ttq.REUSED_FILES:
+            assert ((again / f"a/gaussian-adam/seed{seed}/{name}").read_bytes()
+                    == (out / f"a/gaussian-adam/seed{seed}/{name}").read_bytes())
+    assert json.loads((again / "a/gaussian-adam/seed2/summary.json").read_text())["steps"] > 0
+    for seed in (0, 1, 2):
+        esgd = json.loads((again / f"a/gaussian-esgd/seed{seed}/summary.json").read_text())
+        assert esgd["learning_rate"] == pytest.approx(0.123)
     capsys.readouterr()
+
+
+def test_tables_skip_the_optimizer_replay_unless_asked() -> None:
+    assert ttq._no_replay(["--seeds", "0"]) == ["--seeds", "0", "--timing-steps", "0"]
+    assert ttq._no_replay(["--timing-steps", "50"]) == ["--timing-steps", "50"]
+    assert ttq._no_replay(["--timing-steps=50"]) == ["--timing-steps=50"]
 
 
 def test_default_optimizers_are_registered() -> None:
@@ -85,6 +108,9 @@ def test_errors_name_the_bad_value(tmp_path: pathlib.Path, capsys) -> None:
     assert ttq.main(["run", "--images", "skimage:astronaut", "--optimizers", "adam", "sophia",
                      "--out", str(tmp_path / "o")]) == 2
     assert "'sophia'" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert ttq.main(["run", "--images", "skimage:astronaut", "--reuse",
+                     str(tmp_path / "nogrid")]) == 2
+    assert "nogrid" in capsys.readouterr().err
     assert ttq.main(["bogus"]) == 2
     assert "expected a subcommand" in capsys.readouterr().err
 
