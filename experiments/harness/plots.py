@@ -149,7 +149,7 @@ def comparison_plots(
     out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Sequence[Rows]]], *,
     metric: str = "psnr", label: str = "PSNR (dB)", plots: Sequence[PlotSpec] | None = None,
     panel_size: tuple[float, float] = (4.5, 3.8),
-    hlines: Mapping[str, float] | None = None,
+    hlines: Mapping[str, float | Mapping[str, float]] | None = None,
 ) -> dict[str, pathlib.Path]:
     """Loss against iterations and against time, and the metric against epochs (or ``plots``),
     one panel per group (e.g. activation), each curve the median over seeds with a min-max band.
@@ -163,7 +163,8 @@ def comparison_plots(
         one the caller added, as x or y).
       panel_size: (width, height) of one group's panel in inches.
       hlines: per group, a value of the y axis drawn as a dashed line on its panel (e.g. the
-        group's common target); groups without one get none.
+        group's common target, labelled "target"), or several as ``{label: value}`` (dashed,
+        dotted, ...); groups without one get none.
 
     Returns:
       Plot name -> path.
@@ -193,8 +194,11 @@ def comparison_plots(
             if log:
                 clip_bands(ax, top)
             if hlines and group in hlines:
-                ax.axhline(hlines[group], color="k", ls="--", lw=1,
-                           label=f"target {hlines[group]:g}")
+                marks = hlines[group]
+                if not isinstance(marks, Mapping):
+                    marks = {"target": marks}
+                for (mark, value), style in zip(marks.items(), ("--", ":", "-."), strict=False):
+                    ax.axhline(value, color="k", ls=style, lw=1, label=f"{mark} {value:g}")
             ax.set_title(group)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)

@@ -163,6 +163,43 @@ def test_headline_table_and_render(tmp_path: pathlib.Path, monkeypatch) -> None:
         ttq.render(archive, doc, readme)
 
 
+def test_an_optimizer_ending_low_sets_the_common_target_not_adams(
+        tmp_path: pathlib.Path, monkeypatch) -> None:
+    """The two races differ when a third optimizer learns but ends below Adam: the common
+    target is its final PSNR, reached early, while the race to Adam's final PSNR is the one a
+    user of Adam asks about."""
+    monkeypatch.setattr(ttq, "OPTIMIZERS", ("adam", "esgd", "muon"))
+    monkeypatch.setattr(ttq, "SEEDS", 3)
+    reg = tmp_path / "registry"
+    for seed in range(3):
+        write_fake_run(reg, "im", "sine", "adam", seed, [10, 13, 16, 18, 20], 0.1, 1.0, 1e-4)
+        write_fake_run(reg, "im", "sine", "esgd", seed, [10, 16, 20, 22, 24], 0.15, 2.0, 0.15)
+        write_fake_run(reg, "im", "sine", "muon", seed, [10, 12, 14, 16, 17], 0.1, 1.0, 5e-3)
+    (cell,) = ttq.grid_cells(reg)
+    assert (cell.target.value, cell.target.setter) == (17.0, "muon")
+    assert (cell.baseline_target.value, cell.baseline_target.setter) == (20.0, "adam")
+    # To 17 dB: Adam at step 40 (4.0 s), ESGD at step 30 (4.5 s), Muon at step 50 (5.0 s).
+    assert [(p.optimizer, p.seconds) for p in cell.placings] == [
+        ("adam", pytest.approx(4.0)), ("esgd", pytest.approx(4.5)), ("muon", pytest.approx(5.0))]
+    # To Adam's 20 dB: ESGD at step 30 (4.5 s), Adam at step 50 (5.0 s); Muon never.
+    assert [(p.optimizer, p.seconds) for p in cell.baseline_placings] == [
+        ("esgd", pytest.approx(4.5)), ("adam", pytest.approx(5.0)), ("muon", None)]
+    (common,) = ttq.headline(reg, "common")
+    assert "first to the common target: `adam` on 1/1" in common and "`esgd` 1.12x" in common
+    (adam,) = ttq.headline(reg, "adam")
+    assert "(1 image; 20 dB): first to Adam's final PSNR: `esgd` on 1/1" in adam
+    assert "`esgd` 0.90x" in adam and "muon" not in adam
+    rows = {r.split("|")[4].strip(): r.split("|") for r in ttq.table([reg], "adam")
+            if r.startswith("| im | sine |")}
+    assert rows["esgd"][3].strip() == "20" and rows["esgd"][9].strip() == "0.90x"
+    assert rows["muon"][6].strip() == "not reached"
+    summary = ttq.summary_lines(reg)
+    assert adam in summary and common in summary
+    assert summary.index(adam) < summary.index(common)
+    with pytest.raises(ValueError, match="to='best'"):
+        ttq.table([reg], "best")
+
+
 def test_sweep_lines_name_the_gap_to_the_registry_rate(tmp_path: pathlib.Path) -> None:
     reg = optimizers.get("adam").lr_for("sine")
     sweep = tmp_path / "sweep"
