@@ -383,11 +383,17 @@ def headline(root: pathlib.Path, to: str = "common") -> list[str]:
             span = f" ({min(rs):.2f}-{max(rs):.2f}x)" if len(rs) > 1 else ""
             parts.append(f"`{opt}` {statistics.median(rs):.2f}x{span}")
         first = ", ".join(f"`{o}` on {n}/{len(mine)}" for n, o in counts) or "none"
+        # An optimizer absent from the fractions must not read as "not run": say it never got
+        # there (on half its seeds) on any image.
+        never = [o for o in dict.fromkeys(p.optimizer for _, pl in races for p in pl)
+                 if o != BASELINE and not any(
+                     p.optimizer == o and p.finished for _, pl in races for p in pl)]
         lines.append(f"- **{field}** ({len(mine)} image{'s' * (len(mine) > 1)}; {targets} dB): "
                      f"first to {'the ' * (to == 'common')}{RACES[to]}: {first}. Time to it as a "
                      "fraction of Adam's: "
                      + ("; ".join(parts) if parts else "no optimizer and Adam both reached it")
-                     + ".")
+                     + "." + (" Never there on half its seeds, on any image: "
+                              + ", ".join(f"`{o}`" for o in never) + "." if never else ""))
     return lines
 
 
