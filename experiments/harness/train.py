@@ -186,6 +186,9 @@ def train(
     ``summary.json``, the task's outputs and ``convergence.png`` (process 0 only, except
     checkpoints, which every process writes together).
 
+    With ``--resume`` on a run that has already trained all its steps, nothing is trained or
+    rewritten: its ``summary.json`` is returned as it is.
+
     Returns:
       The summary (also in ``summary.json``).
 
