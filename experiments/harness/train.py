@@ -100,14 +100,11 @@ def check_out_dir(task: Task, config: RunConfig) -> bool:
 
 def _agree(error: UsageError | None, what: str) -> None:
     """Share process 0's verdict with every process so none trains alone."""
-    if jax.process_count() > 1:
-        from jax.experimental import multihost_utils
-
-        ok = multihost_utils.broadcast_one_to_all(np.int32(error is None))
-        if error is None and not int(ok):
-            raise UsageError(f"{what}: rejected by process 0 (see its message)")
+    ok = _all_agree(error is None)
     if error is not None:
         raise error
+    if not ok:
+        raise UsageError(f"{what}: rejected by process 0 (see its message)")
 
 
 def _all_agree(flag: bool) -> bool:

@@ -20,8 +20,8 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_two_processes_match_one(tmp_path, esgd_reference, compilation_cache):
-    out = tmp_path / "run"
+def _two_processes(out: pathlib.Path, compilation_cache: pathlib.Path) -> list[tuple[int, str]]:
+    """Run a tiny sharded image fit as processes 0 and 1 of one job; their return codes and logs."""
     port = _free_port()
     env = {
         **os.environ,
@@ -47,8 +47,25 @@ def test_two_processes_match_one(tmp_path, esgd_reference, compilation_cache):
         for p in procs:
             if p.poll() is None:
                 p.kill()
-    for p, log in zip(procs, logs, strict=True):
-        assert p.returncode == 0, log[-3000:]
-    assert "final PSNR" in logs[0]  # process 0 reports; process 1 only trains
-    assert "final PSNR" not in logs[1]
+    return [(p.returncode, log) for p, log in zip(procs, logs, strict=True)]
+
+
+def test_two_processes_match_one(tmp_path, esgd_reference, compilation_cache):
+    out = tmp_path / "run"
+    results = _two_processes(out, compilation_cache)
+    for rc, log in results:
+        assert rc == 0, log[-3000:]
+    assert "final PSNR" in results[0][1]  # process 0 reports; process 1 only trains
+    assert "final PSNR" not in results[1][1]
     assert_runs_agree(out, esgd_reference)
+
+
+def test_an_out_dir_rejected_by_process_0_stops_both(tmp_path, compilation_cache):
+    """Only process 0 checks --out; process 1 must stop on its verdict, not train alone."""
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.json").write_text("{}")  # a run already there, and no --resume
+    (rc0, log0), (rc1, log1) = _two_processes(out, compilation_cache)
+    assert rc0 != 0 and "already holds a run" in log0, log0[-3000:]
+    assert rc1 != 0 and "rejected by process 0" in log1, log1[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["config.json"]  # nothing written
