@@ -308,10 +308,14 @@ def _ratio(a: float | None, b: float | None) -> str:
 RACES = {"common": "common target", "adam": "Adam's final PSNR"}
 
 
-def _race(c: FieldRace, to: str) -> tuple[Any, list[Any]]:
-    """``(target, placings)`` of the race ``to`` (a key of :data:`RACES`)."""
+def _check_race(to: str) -> None:
     if to not in RACES:
         raise ValueError(f"to={to!r}: expected one of {sorted(RACES)}")
+
+
+def _race(c: FieldRace, to: str) -> tuple[Any, list[Any]]:
+    """``(target, placings)`` of the race ``to`` (a key of :data:`RACES`)."""
+    _check_race(to)
     return (c.target, c.placings) if to == "common" else (c.baseline_target, c.baseline_placings)
 
 
@@ -320,8 +324,7 @@ def table(roots: Sequence[pathlib.Path], to: str = "common") -> list[str]:
     "common"``) or to Adam's final PSNR (``"adam"``)."""
     from experiments.paper.reproduction import _settings
 
-    if to not in RACES:
-        raise ValueError(f"to={to!r}: expected one of {sorted(RACES)}")
+    _check_race(to)
     lines: list[str] = []
     for root in roots:
         found = grid_cells(root)
@@ -363,7 +366,8 @@ def headline(root: pathlib.Path, to: str = "common") -> list[str]:
     """Per field, over the images of the grid under ``root``: which optimizer reached the
     target of the race ``to`` (:data:`RACES`) first on how many images, and each optimizer's
     time to it as a fraction of Adam's (median over the images where both got there on at
-    least half their seeds, with the min-max)."""
+    least half their seeds, with the min-max and the number of those images)."""
+    _check_race(to)
     found = [c for c in grid_cells(root) if complete(c)]
     lines = []
     for field in dict.fromkeys(c.field for c in found):
@@ -380,8 +384,11 @@ def headline(root: pathlib.Path, to: str = "common") -> list[str]:
                     ratios.setdefault(p.optimizer, []).append(p.seconds / base.seconds)
         parts = []
         for opt, rs in sorted(ratios.items(), key=lambda kv: statistics.median(kv[1])):
-            span = f" ({min(rs):.2f}-{max(rs):.2f}x)" if len(rs) > 1 else ""
-            parts.append(f"`{opt}` {statistics.median(rs):.2f}x{span}")
+            # How many images the fraction rests on: one optimizer's median over 1 image is not
+            # another's over 4.
+            span = f"{min(rs):.2f}-{max(rs):.2f}x; " if len(rs) > 1 else ""
+            parts.append(f"`{opt}` {statistics.median(rs):.2f}x ({span}{len(rs)}/{len(mine)} "
+                         f"image{'s' * (len(mine) > 1)})")
         first = ", ".join(f"`{o}` on {n}/{len(mine)}" for n, o in counts) or "none"
         # An optimizer absent from the fractions must not read as "not run": say it never got
         # there (on half its seeds) on any image.

@@ -188,7 +188,7 @@ def test_an_optimizer_ending_low_sets_the_common_target_not_adams(
     assert "first to the common target: `adam` on 1/1" in common and "`esgd` 1.12x" in common
     (adam,) = ttq.headline(reg, "adam")
     assert "(1 image; 20 dB): first to Adam's final PSNR: `esgd` on 1/1" in adam
-    assert "`esgd` 0.90x" in adam and adam.endswith(
+    assert "`esgd` 0.90x (1/1 image)" in adam and adam.endswith(
         "Never there on half its seeds, on any image: `muon`.")
     assert "Never" not in common
     rows = {r.split("|")[4].strip(): r.split("|") for r in ttq.table([reg], "adam")
@@ -200,6 +200,8 @@ def test_an_optimizer_ending_low_sets_the_common_target_not_adams(
     assert summary.index(adam) < summary.index(common)
     with pytest.raises(ValueError, match="to='best'"):
         ttq.table([reg], "best")
+    with pytest.raises(ValueError, match="to='best'"):  # before any work, even on no grid
+        ttq.headline(tmp_path / "empty", "best")
 
 
 def test_sweep_lines_name_the_gap_to_the_registry_rate(tmp_path: pathlib.Path) -> None:
