@@ -534,7 +534,8 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
         "## Summary",
         "",
         f"From the {which}-settings table, {len(ran)} of {len(expected)} images complete "
-        f"({', '.join(sorted(ran)) or 'none'}; planned: {', '.join(expected)}):",
+        f"({', '.join(sorted(ran)) or 'none'}"
+        + ("" if set(ran) >= set(expected) else f"; planned: {', '.join(expected)}") + "):",
         "",
         *(summary or ["Not run yet."]),
         "",

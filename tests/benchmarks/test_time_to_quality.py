@@ -158,6 +158,10 @@ def test_headline_table_and_render(tmp_path: pathlib.Path, monkeypatch) -> None:
     assert (doc.parent / "time_to_quality" / "registry_im_psnr_vs_time.png").is_file()
     new = readme.read_text()
     assert "stale" not in new and line in new and new.endswith(f"{ttq.README_END}\nrest\n")
+    assert "1 of 4 images complete (im; planned: " in text
+    monkeypatch.setattr(ttq, "IMAGES", ("im",))  # every planned image done: no plan to list
+    ttq.render(archive, doc, readme)
+    assert "1 of 1 images complete (im):" in doc.read_text()
     readme.write_text("no markers")
     with pytest.raises(ttq.UsageError, match="markers"):
         ttq.render(archive, doc, readme)
