@@ -464,6 +464,53 @@ def sweep_lines(root: pathlib.Path) -> list[str]:
     return lines
 
 
+#: Per field, the optimizer the paper finds faster: ESGD on wavelet, sine and Gaussian fields,
+#: Adam on ReLU(PE) (v2, Fig. 1 caption and Sec. 1; Theorem 4.3 for why: sparse HVPs).
+PAPER_FASTER = {"sine": "esgd", "gaussian": "esgd", "wavelet": "esgd", "relu_pe": BASELINE}
+#: The paper's claim in :func:`claim_lines`' table.
+PAPER_SOURCE = "Chng et al., v2, Fig. 1 caption and Sec. 1"
+
+
+def claim_lines(root: pathlib.Path, settings: str) -> list[str]:
+    """Markdown: per field of the grid under ``root``, the paper's claim (:data:`PAPER_FASTER`)
+    against the race of ESGD and Adam to Adam's final PSNR, image by image: on how many images
+    the optimizer the paper names got there first, and ESGD's time over Adam's (median and
+    min-max over the images where ESGD got there on half its seeds); ``settings`` says at which
+    rates the grid ran."""
+    found = [c for c in grid_cells(root) if complete(c)]
+    lines = []
+    for field in dict.fromkeys(c.field for c in found):
+        claimed = PAPER_FASTER.get(field)
+        if claimed is None:
+            continue
+        mine = [c for c in found if c.field == field]
+        ahead, ratios = 0, []
+        for c in mine:
+            by = {p.optimizer: p for p in c.baseline_placings}
+            esgd, adam = by.get("esgd"), by.get(BASELINE)
+            if esgd is None or adam is None:
+                continue
+            esgd_first = esgd.finished and (not adam.finished or esgd.seconds < adam.seconds)
+            ahead += esgd_first == (claimed == "esgd")
+            if esgd.finished and adam.finished:
+                ratios.append(esgd.seconds / adam.seconds)
+        n = len(mine)
+        verdict = ("holds" if ahead == n else "does not hold" if ahead == 0 else "mixed")
+        ratio = (f"{statistics.median(ratios):.2f}x"
+                 + (f" ({min(ratios):.2f}-{max(ratios):.2f}x)" if len(ratios) > 1 else "")
+                 + f" on {len(ratios)}/{n}" if ratios else "never there on half its seeds")
+        lines.append(f"| {field} | {'ESGD' if claimed == 'esgd' else 'Adam'} | {ahead}/{n} | "
+                     f"{ratio} | {verdict} |")
+    if not lines:
+        return []
+    return [f"Per field, the optimizer the paper finds faster ({PAPER_SOURCE}), against the race "
+            f"of ESGD and Adam alone to Adam's median final PSNR, image by image ({settings}; "
+            "wall-clock training seconds):", "",
+            "| field | paper: faster | images where it got there first | ESGD's time / Adam's "
+            "(median, min-max; images) | the claim, by time |", "|---|---|---|---|---|",
+            *lines, ""]
+
+
 def summary_lines(root: pathlib.Path) -> list[str]:
     """The summary of the grid under ``root``: both races of :data:`RACES` per field (empty
     until a field is complete)."""
@@ -539,6 +586,11 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
         "",
         *(summary or ["Not run yet."]),
         "",
+        "### The paper's claim, by wall-clock time",
+        "",
+        *(claim_lines(registry, "the registry table: every optimizer at its registry rate")
+          or ["Not run yet.", ""]),
+        *claim_lines(tuned, "the tuned table: each optimizer at its sweep's best rate"),
         "## At the registry's settings",
         "",
         *(table([registry])[2:] if grid_cells(registry) else ["Not run yet.", ""]),
