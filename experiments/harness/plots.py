@@ -122,6 +122,19 @@ def clip_bands(ax: Any, top: float, factor: float = 10.0) -> bool:
     return True
 
 
+def clip_low_bands(ax: Any, low: float, high: float, slack: float = 0.25) -> bool:
+    """Raise a linear panel's floor to ``slack`` x the medians' span (``low`` to ``high``)
+    below the lowest median when a band goes further down, as one collapsed seed's PSNR does
+    (-300 dB hides every curve), and say so on the panel; returns whether it raised it."""
+    floor = low - slack * (high - low)
+    if not (np.isfinite(floor) and high > low and ax.get_ylim()[0] < floor):
+        return False
+    ax.set_ylim(bottom=floor)
+    ax.text(0.01, 0.01, "bands clipped below the medians", fontsize=7,
+            transform=ax.transAxes, va="bottom", color="gray")
+    return True
+
+
 class PlotSpec(NamedTuple):
     """One comparison plot: its file stem, the columns against each other, axis labels, and
     whether the y axis is logarithmic."""
@@ -171,41 +184,61 @@ def comparison_plots(
     """
     plt = _pyplot()
     groups = list(dict.fromkeys(group for group, _, _ in runs))
+    # One colour per run label on every panel, so one legend below the panels serves them all.
+    colour = {lbl: f"C{i % 10}" for i, lbl in enumerate(dict.fromkeys(lbl for _, lbl, _ in runs))}
+    shared = len(groups) > 1
     paths = {}
     for name, x, y, xlabel, ylabel, log in (plots or default_plots(metric, label)):
         fig, axes = plt.subplots(
             1, len(groups), figsize=(panel_size[0] * len(groups), panel_size[1]), squeeze=False
         )
+        legend: dict[str, Any] = {}
         for ax, group in zip(axes[0], groups, strict=True):
-            top = -np.inf  # the highest median: a collapsed seed's band must not hide the rest
+            # The medians' range: a collapsed seed's band must not hide the rest.
+            top, low = -np.inf, np.inf
             for g, run_label, seeds in runs:
                 band = seed_band(seeds, x, y) if g == group else None
                 if band is None:
                     continue
                 xs, mid, lo, hi = band
                 n = len(seeds)
-                line, = ax.plot(xs, mid, label=run_label + (f" (median of {n})" if n > 1 else ""))
+                line, = ax.plot(xs, mid, color=colour[run_label],
+                                label=run_label + (f" (median of {n})" if n > 1 else ""))
+                legend.setdefault(line.get_label(), line)
                 finite_mid = np.asarray(mid, float)[np.isfinite(mid)]
-                top = max(top, finite_mid.max()) if finite_mid.size else top
+                if finite_mid.size:
+                    top, low = max(top, finite_mid.max()), min(low, finite_mid.min())
                 if n > 1:
                     ax.fill_between(xs, lo, hi, color=line.get_color(), alpha=0.2, linewidth=0)
                 if log:
                     ax.set_yscale("log")
             if log:
                 clip_bands(ax, top)
+            else:
+                clip_low_bands(ax, low, top)
+            marks_drawn = []
             if hlines and group in hlines:
                 marks = hlines[group]
                 if not isinstance(marks, Mapping):
                     marks = {"target": marks}
                 for (mark, value), style in zip(marks.items(), ("--", ":", "-."), strict=False):
-                    ax.axhline(value, color="k", ls=style, lw=1, label=f"{mark} {value:g}")
+                    marks_drawn.append(ax.axhline(value, color="k", ls=style, lw=1,
+                                                  label=f"{mark} {value:g}"))
             ax.set_title(group)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.grid(True, which="both", alpha=0.3)
-            if ax.get_legend_handles_labels()[0]:
+            if shared and marks_drawn:  # the panel's own lines; the runs' legend is below
+                ax.legend(handles=marks_drawn, fontsize="small")
+            elif not shared and ax.get_legend_handles_labels()[0]:
                 ax.legend()
-        fig.tight_layout()
+        if shared and legend:
+            fig.legend(handles=list(legend.values()), loc="lower center",
+                       ncol=min(len(legend), 6), frameon=False)
+            rows = math.ceil(len(legend) / 6)
+            fig.tight_layout(rect=(0, 0.08 * rows * 3.8 / panel_size[1], 1, 1))
+        else:
+            fig.tight_layout()
         paths[name] = out_dir / f"{name}.png"
         fig.savefig(paths[name], dpi=100)
         plt.close(fig)

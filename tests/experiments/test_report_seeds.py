@@ -106,6 +106,26 @@ def test_grid_configs_with_seeds_give_one_run_directory_per_seed(tmp_path: pathl
                                                  (str(tmp_path / "gaussian-adam"), 7)]
 
 
+def test_a_collapsed_seed_psnr_band_is_clipped_below_the_medians() -> None:
+    from experiments.harness.plots import _pyplot, clip_low_bands
+
+    plt = _pyplot()
+    _, ax = plt.subplots()
+    xs = np.arange(10)
+    ax.plot(xs, np.linspace(10, 30, 10))
+    ax.fill_between(xs, np.where(xs == 3, -300.0, 8.0), np.full(10, 32.0))  # one seed collapsed
+    assert ax.get_ylim()[0] < -250
+    assert clip_low_bands(ax, 10.0, 30.0)
+    assert ax.get_ylim()[0] == pytest.approx(5.0)  # a quarter of the 20 dB span below 10
+    assert any("clipped" in t.get_text() for t in ax.texts)
+    _, calm = plt.subplots()
+    calm.plot(xs, np.linspace(10, 30, 10))
+    calm.fill_between(xs, np.full(10, 8.0), np.full(10, 32.0))
+    before = calm.get_ylim()
+    assert not clip_low_bands(calm, 10.0, 30.0) and calm.get_ylim() == before
+    plt.close("all")
+
+
 def test_a_diverged_seed_band_is_clipped_near_the_medians() -> None:
     from experiments.harness.plots import _pyplot, clip_bands
 
