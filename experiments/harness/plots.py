@@ -158,6 +158,12 @@ def default_plots(metric: str = "psnr", label: str = "PSNR (dB)") -> tuple[PlotS
                      label))
 
 
+def run_styles(labels: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """``{label: (colour, line style)}``, distinct for up to 30 labels: past ten the colours
+    repeat, so the line style changes (the 11th is ``C0`` dashed)."""
+    return {lbl: (f"C{i % 10}", ("-", "--", ":")[i // 10 % 3]) for i, lbl in enumerate(labels)}
+
+
 def comparison_plots(
     out_dir: pathlib.Path, runs: Sequence[tuple[str, str, Sequence[Rows]]], *,
     metric: str = "psnr", label: str = "PSNR (dB)", plots: Sequence[PlotSpec] | None = None,
@@ -184,8 +190,8 @@ def comparison_plots(
     """
     plt = _pyplot()
     groups = list(dict.fromkeys(group for group, _, _ in runs))
-    # One colour per run label on every panel, so one legend below the panels serves them all.
-    colour = {lbl: f"C{i % 10}" for i, lbl in enumerate(dict.fromkeys(lbl for _, lbl, _ in runs))}
+    # One look per run label on every panel, so one legend below the panels serves them all.
+    style = run_styles(list(dict.fromkeys(lbl for _, lbl, _ in runs)))
     shared = len(groups) > 1
     paths = {}
     for name, x, y, xlabel, ylabel, log in (plots or default_plots(metric, label)):
@@ -202,7 +208,7 @@ def comparison_plots(
                     continue
                 xs, mid, lo, hi = band
                 n = len(seeds)
-                line, = ax.plot(xs, mid, color=colour[run_label],
+                line, = ax.plot(xs, mid, color=style[run_label][0], ls=style[run_label][1],
                                 label=run_label + (f" (median of {n})" if n > 1 else ""))
                 legend.setdefault(line.get_label(), line)
                 finite_mid = np.asarray(mid, float)[np.isfinite(mid)]

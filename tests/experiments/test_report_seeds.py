@@ -106,6 +106,15 @@ def test_grid_configs_with_seeds_give_one_run_directory_per_seed(tmp_path: pathl
                                                  (str(tmp_path / "gaussian-adam"), 7)]
 
 
+def test_every_run_of_a_plot_has_its_own_look() -> None:
+    from experiments.harness.plots import run_styles
+
+    labels = [f"opt{i}" for i in range(30)]
+    styles = run_styles(labels)
+    assert len(set(styles.values())) == 30
+    assert styles["opt0"] == ("C0", "-") and styles["opt10"] == ("C0", "--")
+
+
 def test_a_collapsed_seed_psnr_band_is_clipped_below_the_medians() -> None:
     from experiments.harness.plots import _pyplot, clip_low_bands
 
