@@ -191,7 +191,7 @@ def comparison_plots(
     plt = _pyplot()
     groups = list(dict.fromkeys(group for group, _, _ in runs))
     # One look per run label on every panel, so one legend below the panels serves them all.
-    style = run_styles(list(dict.fromkeys(lbl for _, lbl, _ in runs)))
+    looks = run_styles(list(dict.fromkeys(lbl for _, lbl, _ in runs)))
     shared = len(groups) > 1
     paths = {}
     for name, x, y, xlabel, ylabel, log in (plots or default_plots(metric, label)):
@@ -208,7 +208,7 @@ def comparison_plots(
                     continue
                 xs, mid, lo, hi = band
                 n = len(seeds)
-                line, = ax.plot(xs, mid, color=style[run_label][0], ls=style[run_label][1],
+                line, = ax.plot(xs, mid, color=looks[run_label][0], ls=looks[run_label][1],
                                 label=run_label + (f" (median of {n})" if n > 1 else ""))
                 legend.setdefault(line.get_label(), line)
                 finite_mid = np.asarray(mid, float)[np.isfinite(mid)]

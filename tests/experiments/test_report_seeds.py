@@ -115,6 +115,22 @@ def test_every_run_of_a_plot_has_its_own_look() -> None:
     assert styles["opt0"] == ("C0", "-") and styles["opt10"] == ("C0", "--")
 
 
+def test_panels_with_their_own_lines_share_one_legend_of_runs(tmp_path: pathlib.Path) -> None:
+    """Several panels, each with marked targets (the time-to-quality plots): every panel draws,
+    and the runs keep their look on every panel."""
+    from experiments.harness.plots import PlotSpec, comparison_plots
+
+    def seeds(offset: float) -> list[list[dict[str, float]]]:
+        return [[{"step": 10 * i, "train_psnr": offset + i + s} for i in range(1, 6)]
+                for s in range(3)]
+
+    runs = [(g, o, seeds(k)) for g in ("sine", "gaussian") for k, o in enumerate(("adam", "esgd"))]
+    paths = comparison_plots(
+        tmp_path, runs, plots=[PlotSpec("psnr", "step", "train_psnr", "step", "PSNR")],
+        hlines={"sine": {"common target": 12.0, "Adam's final": 14.0}, "gaussian": 13.0})
+    assert paths["psnr"].stat().st_size > 0
+
+
 def test_a_collapsed_seed_psnr_band_is_clipped_below_the_medians() -> None:
     from experiments.harness.plots import _pyplot, clip_low_bands
 
