@@ -370,6 +370,52 @@ def judge(by_opt: dict[str, list[Any]], field: str, target: Any) -> tuple[str, b
     return text, wins > n / 2
 
 
+def _times(ratios: Sequence[float]) -> str:
+    """``"0.67x (0.50-0.80x)"``: the median ratio and its min-max."""
+    mid = statistics.median(ratios)
+    return (f"{mid:.2f}x" if len(ratios) == 1
+            else f"{mid:.2f}x ({min(ratios):.2f}-{max(ratios):.2f}x)")
+
+
+def decompose(by_opt: dict[str, list[Any]], target: Any) -> str | None:
+    """Why the race between L-BFGS and Adam to ``target`` ends as it does, from the same runs:
+    time to the target is iterations to it times time per iteration, so on each seed where both
+    got there, L-BFGS's iterations to it over Adam's and its seconds per iteration (up to it)
+    over Adam's, medians over those seeds; and on how many seeds L-BFGS never got there, with
+    its median final training PSNR (a stall, not a cost). ``None`` without both optimizers or a
+    target."""
+    from experiments.harness import targets
+
+    lb = {r.seed: r for r in by_opt.get("lbfgs", [])}
+    ad = {r.seed: r for r in by_opt.get("adam", [])}
+    seeds = sorted(set(lb) & set(ad))
+    if not seeds or target.value is None:
+        return None
+    iters, cost, time, never = [], [], [], []
+    for s in seeds:
+        a, b = targets.reach(lb[s], target.value), targets.reach(ad[s], target.value)
+        if a is None:
+            never.append(s)
+        elif b is not None and min(a.step, b.step, a.time_s, b.time_s) > 0:
+            iters.append(a.step / b.step)
+            cost.append((a.time_s / a.step) / (b.time_s / b.step))
+            time.append(a.time_s / b.time_s)
+    parts = []
+    if iters:
+        parts.append(f"on the {len(iters)} seed{'s' * (len(iters) != 1)} where both got there, "
+                     f"L-BFGS needed {_times(iters)} Adam's iterations at {_times(cost)} its "
+                     "seconds per iteration (an L-BFGS iteration evaluates the loss and gradient "
+                     "at least once, in its line search; an Adam iteration once): "
+                     f"{_times(time)} its time")
+    if never:
+        finals = _finite([lb[s].train_psnr(-1) for s in never])
+        parts.append(f"L-BFGS never got there on {len(never)}/{len(seeds)} seeds (final "
+                     f"training PSNR {_range(finals, '.2f')} dB against the target "
+                     f"{target.value:g}): it stalls, whatever an iteration costs")
+    return ("Why (L-BFGS against Adam, the same runs): " + "; ".join(parts) + "."
+            if parts else None)
+
+
 def _claim(signal: str, field: str) -> str:
     if EXPECTED[field]:
         return (f"- Companion, {signal}, {field}: full-batch L-BFGS reaches the target in less "
@@ -430,6 +476,8 @@ def reproduction_section(root: pathlib.Path) -> tuple[list[str], list[str]]:
                       "| optimizer | seeds | final PSNR (dB) | seconds to target | iterations "
                       "to target | seeds that reached it |",
                       "|---|---|---|---|---|---|", *rows, ""]
+            why = decompose(by_opt, target)
+            lines += [why, ""] if why else []
             text, ok = judge(by_opt, field, target)
             claims.append(f"{_claim(name, field)}: {text}" if ok is None else
                           f"{_claim(name, field)} ({text}): {_verdict(ok)}")

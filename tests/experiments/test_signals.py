@@ -77,6 +77,11 @@ def test_section_races_each_field_to_its_common_target_and_judges_seed_by_seed(
     assert "Adam reaches the target in less time than L-BFGS" in relu
     assert "L-BFGS in less time on 0/5 seeds, Adam on 5/5" in relu
     assert relu.endswith("**reproduced**")
+    # Why, from the same runs: time to the target = iterations to it x seconds per iteration.
+    assert ("on the 5 seeds where both got there, L-BFGS needed 0.67x (0.67-0.67x) Adam's "
+            "iterations at 0.40x (0.40-2.00x) its seconds per iteration") in text
+    assert "0.27x (0.27-1.33x) its time." in text  # seed 4's slow iterations: 2.0 s / 1.5 s
+    assert "1.00x (1.00-1.00x) Adam's iterations at 2.00x (2.00-2.00x)" in text  # relu_pe
     # The signals that did not run are said to be so, each field of each.
     for name in ("Side_Left", "bikes"):
         assert all(_claim(claims, name, f).endswith("not run yet") for f in signals.ACTIVATIONS)
@@ -104,6 +109,20 @@ def test_a_claim_is_judged_only_on_five_seeds_and_the_ordering_can_fail(
     sine = _claim(claims, "Front_Center", "sine")
     assert "L-BFGS in less time on 0/5 seeds, Adam on 5/5" in sine
     assert sine.endswith("**not reproduced**")
+
+
+def test_why_names_a_stall_apart_from_the_cost_of_an_iteration(tmp_path: pathlib.Path) -> None:
+    """L-BFGS stalls at 30 dB on seeds 3 and 4, below Adam's 35 (the common target): those
+    seeds are a stall, not a cost, and the iteration ratios come from seeds 0-2 alone."""
+    for s in range(5):
+        _write_run(tmp_path, "Front_Center", "sine", "lbfgs", s,
+                   [20, 36, 40] if s < 3 else [20, 29, 30], 0.2)
+        _write_run(tmp_path, "Front_Center", "sine", "adam", s, [20, 25, 35], 0.5)
+    lines, _ = signals.reproduction_section(tmp_path)
+    (why,) = [line for line in lines if line.startswith("Why")]
+    assert "on the 3 seeds where both got there, L-BFGS needed 0.67x (0.67-0.67x)" in why
+    assert ("L-BFGS never got there on 2/5 seeds (final training PSNR 30.00 (30.00-30.00) dB "
+            "against the target 35): it stalls") in why
 
 
 def test_a_missing_signal_is_named_before_any_training(tmp_path: pathlib.Path,
