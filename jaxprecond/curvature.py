@@ -61,7 +61,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from jaxprecond.hvp import tree_all_finite
+from jaxprecond.hvp import no_refresh_hvp, tree_all_finite
 
 Accumulation = Literal["ema", "max", "mean", "sum"]
 BiasCorrection = Literal["per_refresh", "reference", "none"]
@@ -361,10 +361,12 @@ def scale_by_curvature(
             nu = jax.tree.map(lambda a, b: jnp.where(ok, a, b), new_nu, nu)
             return nu, hvp_count + ok.astype(jnp.int32), est_state
 
-        nu, hvp_count, est_state = jax.lax.cond(
-            state.hvp_due, refresh, lambda operand: operand,
-            (state.nu, state.hvp_count, state.estimator_state),
-        )
+        # On make_train_step's branch where nothing refreshes, hvp_due is false: leave the
+        # refresh out of the trace rather than compile a conditional that copies the curvature.
+        no_refresh = extra_args.get("hvp_fn") is no_refresh_hvp
+        operand = (state.nu, state.hvp_count, state.estimator_state)
+        nu, hvp_count, est_state = (operand if no_refresh else jax.lax.cond(
+            state.hvp_due, refresh, lambda operand: operand, operand))
         count_inc = optax.safe_increment(state.count)
 
         correct_mu = (bias_correction != "none" if momentum_bias_correction is None
@@ -423,7 +425,8 @@ def scale_by_curvature(
 
         # Measured on refresh steps only (every step of the warm-up, where collapses start):
         # two extra passes over the parameters every step cost ~5% of a small field's step.
-        diagnostics = jax.lax.cond(state.hvp_due, measure, lambda _: state.diagnostics, None)
+        diagnostics = (state.diagnostics if no_refresh else
+                       jax.lax.cond(state.hvp_due, measure, lambda _: state.diagnostics, None))
 
         def precondition(ratio, g):
             if clip is not None:

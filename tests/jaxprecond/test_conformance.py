@@ -67,6 +67,36 @@ def test_train_step_equals_manual_loop_and_never_recompiles(make_tx):
         assert bool(metrics["finite"])
 
 
+def _conds(jaxpr) -> list:
+    """Every ``cond`` equation in ``jaxpr`` and the jaxprs nested in it."""
+    found = []
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "cond":
+            found.append(eqn)
+        for value in eqn.params.values():
+            for sub in value if isinstance(value, tuple | list) else (value,):
+                inner = getattr(sub, "jaxpr", sub)
+                if hasattr(inner, "eqns"):
+                    found += _conds(inner)
+    return found
+
+
+@pytest.mark.parametrize("make_tx", [
+    _small_esgd, lambda: optax.chain(optax.clip_by_global_norm(1.0), jp.adahessian(0.05))])
+def test_the_plain_branch_of_a_step_leaves_the_refresh_out(make_tx):
+    """Where no transform refreshes, the step's branch holds no conditional of theirs (the
+    untaken side of one copies every curvature buffer, each step) and no estimator: only the
+    refresh branch has them. Exactness is the manual-loop test above."""
+    params, batch = _setup()
+    tx = make_tx()
+    step = jp.make_train_step(LOSS, tx)
+    jaxpr = jax.make_jaxpr(step.fn)(params, tx.init(params), batch).jaxpr
+    outer = _conds(jaxpr)[0]
+    plain, fused = (b.jaxpr for b in outer.params["branches"])
+    assert _conds(plain) == []
+    assert len(_conds(fused)) >= 2  # the refresh and the diagnostics, on the refresh branch
+
+
 def test_inside_chain_with_clipping():
     params, batch = _setup()
     plain = _small_esgd()
