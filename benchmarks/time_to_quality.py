@@ -556,12 +556,14 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
     assets.mkdir(parents=True, exist_ok=True)
     registry, sweep_root, tuned = archive / "registry", archive / "sweep", archive / "tuned"
     expected = [image_name(im) for im in IMAGES]
-    # The summary is the tuned table's once it has a complete field, else the registry's; the
-    # image count is that table's.
-    which = "tuned" if headline(tuned) else "registry"
+    # The summary is the tuned table's once it has as many complete images as the registry's
+    # (one tuned image must not replace four), else the registry's; the count is that table's.
+    done = {name: {c.grid for c in grid_cells(r) if complete(c)}
+            for name, r in (("registry", registry), ("tuned", tuned))}
+    which = "tuned" if done["tuned"] and len(done["tuned"]) >= len(done["registry"]) else "registry"
     root = tuned if which == "tuned" else registry
     summary = summary_lines(root)
-    ran = {c.grid for c in grid_cells(root) if complete(c)}
+    ran = done[which]
     lines = [
         "# Time to quality",
         "",

@@ -162,6 +162,19 @@ def test_headline_table_and_render(tmp_path: pathlib.Path, monkeypatch) -> None:
     monkeypatch.setattr(ttq, "IMAGES", ("im",))  # every planned image done: no plan to list
     ttq.render(archive, doc, readme)
     assert "1 of 1 images complete (im):" in doc.read_text()
+
+    # The summary moves to the tuned table once it covers as many images as the registry's.
+    for seed in range(3):
+        write_fake_run(archive / "tuned", "im", "sine", "adam", seed, adam, 0.1, 1.0, 1e-3)
+        write_fake_run(archive / "tuned", "im", "sine", "esgd", seed, esgd, 0.15, 2.0, 0.45)
+    ttq.render(archive, doc, readme)
+    assert "From the tuned-settings table, 1 of 1 images" in doc.read_text()
+    for seed in range(3):
+        write_fake_run(reg, "im2", "sine", "adam", seed, adam, 0.1, 1.0, 1e-4)
+        write_fake_run(reg, "im2", "sine", "esgd", seed, esgd, 0.15, 2.0, 0.15)
+    monkeypatch.setattr(ttq, "IMAGES", ("im", "im2"))
+    ttq.render(archive, doc, readme)  # registry: 2 images, tuned: 1
+    assert "From the registry-settings table, 2 of 2 images" in doc.read_text()
     readme.write_text("no markers")
     with pytest.raises(ttq.UsageError, match="markers"):
         ttq.render(archive, doc, readme)
