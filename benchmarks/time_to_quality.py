@@ -68,6 +68,12 @@ MUON_DEFAULT = (
 REUSE_NOTE = ("Where the sweep chose the rate a cell of the registry table already ran at, the "
               "cell's runs are that table's (same settings, seeds and machine; `run --reuse`), "
               "not trained again.")
+#: Said after the list of reused cells: the registry's runs predate one change of the engine.
+REUSE_CODE_NOTE = ("The registry's runs were trained before commit `9e4cfc2` left the refresh out "
+                   "of the trace of the curvature optimizers' plain steps, the tuned table's new "
+                   "runs after it; the update is the same, and ESGD's step measured 1.12x Adam's "
+                   "before it and 1.08x after (`docs/OPTIMIZERS.md`, one run each), so a reused "
+                   "curvature optimizer's seconds may be a few percent longer than new code's.")
 
 #: The sweep's learning rates, as factors of the registry's.
 LR_FACTORS = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -283,6 +289,18 @@ def complete(race: FieldRace) -> bool:
     """Whether every optimizer of the table (:data:`OPTIMIZERS`) ran :data:`SEEDS` seeds in this
     (image, field): a race among only those that have run so far is not the table's race."""
     return all(len(race.by_opt.get(o, ())) >= SEEDS for o in OPTIMIZERS)
+
+
+def reused_cells(registry: pathlib.Path, tuned: pathlib.Path) -> list[str]:
+    """``field/optimizer`` of every cell with a run under ``tuned`` that is a copy of the
+    registry's (``run --reuse``: the same ``summary.json``, byte for byte), sorted."""
+    cells = set()
+    for summary in tuned.glob("*/*-*/seed*/summary.json"):
+        twin = registry / summary.relative_to(tuned)
+        if twin.is_file() and twin.read_bytes() == summary.read_bytes():
+            act, opt = summary.parent.parent.name.split("-", 1)
+            cells.add(f"{act}/{opt}")
+    return sorted(cells)
 
 
 def seconds_with_compile(runs: Sequence[Run], target: float | None) -> float | None:
@@ -564,6 +582,7 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
     root = tuned if which == "tuned" else registry
     summary = summary_lines(root)
     ran = done[which]
+    reused = reused_cells(registry, tuned)
     lines = [
         "# Time to quality",
         "",
@@ -613,8 +632,10 @@ def render(archive: pathlib.Path, doc: pathlib.Path, readme: pathlib.Path | None
         *MUON_DEFAULT,
         "## At the sweep's learning rates",
         "",
-        *([REUSE_NOTE, "", *table([tuned])[2:], "The same race to Adam's median final PSNR:",
-           "", *table([tuned], "adam")[4:]] if grid_cells(tuned) else ["Not run yet.", ""]),
+        *([REUSE_NOTE + (f" Reused: {', '.join(f'`{c}`' for c in reused)}. {REUSE_CODE_NOTE}"
+                         if reused else ""), "", *table([tuned])[2:],
+           "The same race to Adam's median final PSNR:", "", *table([tuned], "adam")[4:]]
+          if grid_cells(tuned) else ["Not run yet.", ""]),
         *(_plots(tuned, assets) if grid_cells(tuned) else []),
         "",
         "## Rerunning",

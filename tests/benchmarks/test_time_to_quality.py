@@ -169,6 +169,7 @@ def test_headline_table_and_render(tmp_path: pathlib.Path, monkeypatch) -> None:
         write_fake_run(archive / "tuned", "im", "sine", "esgd", seed, esgd, 0.15, 2.0, 0.45)
     ttq.render(archive, doc, readme)
     assert "From the tuned-settings table, 1 of 1 images" in doc.read_text()
+    assert "Reused:" not in doc.read_text()  # every tuned run is new (other rates)
     for seed in range(3):
         write_fake_run(reg, "im2", "sine", "adam", seed, adam, 0.1, 1.0, 1e-4)
         write_fake_run(reg, "im2", "sine", "esgd", seed, esgd, 0.15, 2.0, 0.15)
@@ -258,3 +259,16 @@ def test_claim_lines_judge_the_paper_image_by_image(tmp_path: pathlib.Path, monk
     assert rows["relu_pe"] == ["Adam", "0/2", "0.60x (0.60-0.60x) on 2/2", "does not hold"]
     assert "(fake; wall-clock" in ttq.claim_lines(reg, "fake")[0]
     assert ttq.claim_lines(tmp_path / "none", "fake") == []
+
+
+def test_reused_cells_are_the_byte_copies_of_registry_runs(tmp_path: pathlib.Path) -> None:
+    import shutil
+
+    reg, tuned = tmp_path / "registry", tmp_path / "tuned"
+    write_fake_run(reg, "im", "sine", "esgd_reference", 0, [10, 20], 0.1, 1.0, 0.15)
+    write_fake_run(reg, "im", "sine", "adam", 0, [10, 20], 0.1, 1.0, 1e-4)
+    shutil.copytree(reg / "im/sine-esgd_reference", tuned / "im/sine-esgd_reference")
+    # Adam's tuned run is new (another rate): same layout, other bytes, not a reuse.
+    write_fake_run(tuned, "im", "sine", "adam", 0, [10, 20], 0.1, 1.0, 1e-3)
+    assert ttq.reused_cells(reg, tuned) == ["sine/esgd_reference"]
+    assert ttq.reused_cells(reg, tmp_path / "absent") == []
