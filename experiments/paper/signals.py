@@ -448,7 +448,8 @@ def reproduction_section(root: pathlib.Path) -> tuple[list[str], list[str]]:
              "to it over all seeds (a seed that never reaches it counts as never, so the median "
              "is 'not reached' unless half the seeds did), min-max over the seeds that did; "
              "final PSNR of the whole reconstruction, median (min-max). Seconds are training "
-             "time without compilation on a shared 2-core CPU: compare within a table.", ""]
+             "time without compilation on a 2-core CPU, one run at a time: compare within a "
+             "table.", ""]
     claims = []
     for name in _signal_names(root):
         grid = cells(read_results(root / name)) if (root / name).is_dir() else {}
@@ -458,9 +459,10 @@ def reproduction_section(root: pathlib.Path) -> tuple[list[str], list[str]]:
             continue
         first = next(iter(grid.values()))[0].summary
         config = first.get("config", {})
+        # No --depth/--width: the harness's 5x256 field (as experiments.harness.grid says it).
         what = (f"{config.get('audio') or config.get('video') or 'generated'}; depth "
-                f"{config.get('depth')} width {config.get('width')}, {first.get('steps')} "
-                "iterations")
+                f"{config.get('depth') or 5} width {config.get('width') or 256}, "
+                f"{first.get('steps')} iterations")
         lines += [f"### {name}", "", f"What ran: {what}.", ""]
         fields = [f for f in ACTIVATIONS if any((f, o) in grid for o in OPTIMIZERS)]
         for field in ACTIVATIONS:

@@ -223,3 +223,15 @@ def test_video_patches_writes_the_split_result_and_the_section_renders_it(
     assert len(rows) == 2 and all(r.endswith("/2 |") for r in rows)
     bad = [a if a != "2" or i != 8 else "3" for i, a in enumerate(argv)]  # --blocks 3 1 2
     assert signals.main([*bad[:-1], str(tmp_path / "other")]) == 2
+
+
+def test_what_ran_names_the_default_field_when_no_size_was_given(
+        tmp_path: pathlib.Path) -> None:
+    # The driver without --depth/--width writes None into the config: the harness's 5x256.
+    _grid(tmp_path)
+    for path in (tmp_path / "Front_Center").glob("*/seed*/summary.json"):
+        summary = json.loads(path.read_text())
+        summary["config"].update(depth=None, width=None)
+        path.write_text(json.dumps(summary))
+    lines, _ = signals.reproduction_section(tmp_path)
+    assert "What ran: clips/Front_Center.wav; depth 5 width 256, 3 iterations." in lines
