@@ -23,7 +23,14 @@ from .encoding import positional_encoding
 from .initializers import INIT_SCHEMES, layer_initializers
 from .mlp import DenseFactory, mlp
 
-__all__ = ["ACTIVATION_DEFAULTS", "NeuralField", "check_field_config"]
+__all__ = [
+    "ACTIVATION_DEFAULTS", "DEFAULT_DEPTH", "DEFAULT_WIDTH", "NeuralField", "check_field_config",
+]
+
+#: The paper's field size, "5 layers, 256 wide" (head included): what a ``None`` depth or width
+#: in a run's settings stands for.
+DEFAULT_DEPTH = 5
+DEFAULT_WIDTH = 256
 
 #: Reference settings of each activation (``../shared/DESIGN.md``, "Fields"): its own
 #: hyperparameters and the initialiser the reference code uses with it. ``wire`` is WIRE's
@@ -166,7 +173,7 @@ class NeuralField(nn.Module):
     """
 
     activation: str = "gaussian"
-    depth: int = 5
+    depth: int = DEFAULT_DEPTH
     width: int | None = None
     out_features: int = 3
     sigma: float | None = None
@@ -181,7 +188,7 @@ class NeuralField(nn.Module):
         check_field_config(
             activation=self.activation,
             depth=self.depth,
-            width=256 if self.width is None else self.width,
+            width=DEFAULT_WIDTH if self.width is None else self.width,
             out_features=self.out_features,
             sigma=self.sigma,
             omega0=self.omega0,
@@ -203,7 +210,7 @@ class NeuralField(nn.Module):
         return {
             "activation": self.activation,
             "depth": self.depth,
-            "width": pick("width", self.width, 256),
+            "width": pick("width", self.width, DEFAULT_WIDTH),
             "out_features": self.out_features,
             "sigma": pick("sigma", self.sigma),
             "omega0": pick("omega0", self.omega0),

@@ -9,6 +9,13 @@ from typing import Any
 from experiments.harness.config import RunConfig
 from experiments.harness.report import RunResult, write_report
 from experiments.harness.task import Task
+from fields.field import DEFAULT_DEPTH, DEFAULT_WIDTH
+
+
+def field_label(depth: int | None, width: int | None) -> str:
+    """``"depth D, width W"`` of a run's field; ``None`` (no ``--depth``/``--width``) is the
+    fields' default, the paper's 5x256."""
+    return f"depth {depth or DEFAULT_DEPTH}, width {width or DEFAULT_WIDTH}"
 
 
 def run_grid(
@@ -58,7 +65,7 @@ def run_grid(
     first = configs[0]
     settings = {
         **settings,
-        "field": f"depth {first.depth or 5}, width {first.width or 256}",
+        "field": field_label(first.depth, first.width),
         # A run of a fixed number of steps (NeRF's --iterations) has no epoch budget.
         **({"steps": first.steps} if first.steps else {"epochs": first.epochs}),
         "batch size": first.batch_size,

@@ -57,6 +57,7 @@ from typing import Any
 from experiments import compare
 from experiments.harness import cli
 from experiments.harness.errors import UsageError
+from experiments.harness.grid import field_label
 
 AUDIO_DIR = "../shared/data/audio"
 VIDEO_PATH = "../shared/data/video/bikes.mp4"
@@ -459,9 +460,8 @@ def reproduction_section(root: pathlib.Path) -> tuple[list[str], list[str]]:
             continue
         first = next(iter(grid.values()))[0].summary
         config = first.get("config", {})
-        # No --depth/--width: the harness's 5x256 field (as experiments.harness.grid says it).
-        what = (f"{config.get('audio') or config.get('video') or 'generated'}; depth "
-                f"{config.get('depth') or 5} width {config.get('width') or 256}, "
+        what = (f"{config.get('audio') or config.get('video') or 'generated'}; "
+                f"{field_label(config.get('depth'), config.get('width'))}, "
                 f"{first.get('steps')} iterations")
         lines += [f"### {name}", "", f"What ran: {what}.", ""]
         fields = [f for f in ACTIVATIONS if any((f, o) in grid for o in OPTIMIZERS)]

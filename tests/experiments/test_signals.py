@@ -234,4 +234,4 @@ def test_what_ran_names_the_default_field_when_no_size_was_given(
         summary["config"].update(depth=None, width=None)
         path.write_text(json.dumps(summary))
     lines, _ = signals.reproduction_section(tmp_path)
-    assert "What ran: clips/Front_Center.wav; depth 5 width 256, 3 iterations." in lines
+    assert "What ran: clips/Front_Center.wav; depth 5, width 256, 3 iterations." in lines
