@@ -243,6 +243,23 @@ def test_sweep_nerf_scales_both_ends_of_the_decay(tmp_path, monkeypatch) -> None
     assert _flag(argv, "--schedule") == "exponential"
 
 
+def test_nerf_sweep_defaults_reach_x100(tmp_path, monkeypatch) -> None:
+    # Without --factors the NeRF sweep goes on past x10 to x30 and x100 (Adam's best lay at the
+    # first sweep's x30 edge); occupancy keeps x0.1-x10 (checked above).
+    from tests.experiments.test_nerf_data import _blender
+
+    scene = _blender(tmp_path / "fern2")
+    rec = Recorder(peak=1e-3)
+    monkeypatch.setattr(tuned_3d.compare, "drive", rec)
+    assert tuned_3d.main(["sweep", "--task", "nerf", "--scene", str(scene), "--optimizers",
+                          "adam", "--out", str(tmp_path / "sweep")]) == 0
+    start, _ = PAPER_LR[("adam", "gaussian")]
+    tried = [float(_flag(a, "--lr")) for a, _ in rec.calls]
+    assert tried == pytest.approx([start * f for f in (0.1, 0.3, 1, 3, 10, 30, 100)])
+    best = json.loads((tmp_path / "sweep" / "best_lrs.json").read_text())
+    assert best["factors"] == [0.1, 0.3, 1, 3, 10, 30, 100]
+
+
 def test_default_data_are_the_sweeps_and_the_tables(shared_data, monkeypatch, tmp_path) -> None:
     rec = Recorder(peak=1e-3)
     monkeypatch.setattr(tuned_3d.compare, "drive", rec)
