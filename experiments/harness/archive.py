@@ -2,8 +2,10 @@
 
 ``python -m experiments.harness.archive SRC DST [--commit]`` copies, for every finished run under
 ``SRC`` (a directory holding ``summary.json``, at any depth), exactly its ``summary.json``,
-``metrics.csv`` and ``config.json`` to the same relative path under ``DST``; checkpoints,
-TensorBoard events and images stay behind. Each file is written to a temporary file beside its
+``metrics.csv`` and ``config.json`` to the same relative path under ``DST``, and the results a
+grid command writes beside its runs (:data:`GRID_RESULTS`: a sweep's ``best_lrs.json``, a patch
+split's ``patches.json``) wherever they lie under ``SRC``; checkpoints, TensorBoard events and
+images stay behind. Each file is written to a temporary file beside its
 destination and moved into place with ``os.replace`` (``summary.json`` last, so an archived run
 never shows a summary without its log), and files already identical are skipped, so rerunning
 it while a grid trains copies only what finished since. With ``--commit`` the archive is then
@@ -34,6 +36,11 @@ from experiments.harness.errors import UsageError
 
 #: The files of a finished run that are archived, in the order they are written.
 FILES = ("metrics.csv", "config.json", "summary.json")
+#: Results a grid command writes beside its runs, archived wherever they lie under the source:
+#: ``benchmarks.tuned_3d`` / ``time_to_quality`` sweeps' ``best_lrs.json`` and the patch splits'
+#: ``patches.json`` (``experiments.paper.companion patches``, ``signals video-patches``), which
+#: their report sections render from.
+GRID_RESULTS = ("best_lrs.json", "patches.json")
 #: Directories of a run that never hold a run and are not searched.
 SKIP_DIRS = frozenset({"checkpoints", "tensorboard"})
 #: How often, and how long apart, a git command is retried while the index is locked.
@@ -58,6 +65,23 @@ def finished_runs(src: pathlib.Path) -> list[pathlib.Path]:
     return sorted(runs)
 
 
+def grid_results(src: pathlib.Path) -> list[pathlib.Path]:
+    """The :data:`GRID_RESULTS` files under ``src`` that are readable JSON, sorted (one being
+    written is skipped until it is whole); checkpoint and TensorBoard directories are not
+    searched."""
+    found = []
+    for root, dirs, files in os.walk(src):
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
+        for name in GRID_RESULTS:
+            if name in files:
+                try:
+                    json.loads((pathlib.Path(root) / name).read_text())
+                except (OSError, ValueError):
+                    continue
+                found.append(pathlib.Path(root) / name)
+    return sorted(found)
+
+
 def _copy(src: pathlib.Path, dst: pathlib.Path) -> bool:
     """Copy ``src`` to ``dst`` atomically unless ``dst`` already holds the same bytes; returns
     whether it wrote."""
@@ -78,7 +102,8 @@ def _copy(src: pathlib.Path, dst: pathlib.Path) -> bool:
 
 def archive(src: pathlib.Path | str, dst: pathlib.Path | str) -> list[pathlib.Path]:
     """Copy ``summary.json``, ``metrics.csv`` and ``config.json`` (those present) of every
-    finished run under ``src`` to the same relative path under ``dst``.
+    finished run under ``src``, and every :data:`GRID_RESULTS` file, to the same relative path
+    under ``dst``.
 
     Returns:
       The destination files written, in order (files already identical are skipped and not
@@ -101,6 +126,9 @@ def archive(src: pathlib.Path | str, dst: pathlib.Path | str) -> list[pathlib.Pa
         for name in FILES:
             if (run / name).is_file() and _copy(run / name, target / name):
                 written.append(target / name)
+    for result in grid_results(src):
+        if _copy(result, dst / result.relative_to(src)):
+            written.append(dst / result.relative_to(src))
     return written
 
 

@@ -65,6 +65,26 @@ def test_only_the_three_files_of_finished_runs_are_copied(grid, tmp_path) -> Non
     assert (dst / "gaussian-adam/seed0/metrics.csv").read_text() == "step\n256\n"
 
 
+def test_grid_results_are_archived_beside_the_runs(grid, tmp_path) -> None:
+    # A sweep's best_lrs.json and a patch split's patches.json: the sections render from them.
+    (grid / "best_lrs.json").write_text(json.dumps({"best_lrs": {"adam": {"gaussian": 1e-3}}}))
+    (grid / "patches").mkdir()
+    (grid / "patches" / "patches.json").write_text(json.dumps({"runs": []}))
+    (grid / "patches" / "seed0").mkdir()
+    (grid / "patches" / "seed0" / "patches.json").write_text("{")  # being written: not yet
+    (grid / "gaussian-adam" / "seed0" / "checkpoints" / "patches.json").write_text("{}")
+    dst = tmp_path / "docs" / "runs" / "fig5"
+    written = [str(p.relative_to(dst)) for p in archive.archive(grid, dst)]
+    assert written[-2:] == ["best_lrs.json", "patches/patches.json"]
+    assert (dst / "best_lrs.json").read_bytes() == (grid / "best_lrs.json").read_bytes()
+    assert not (dst / "patches" / "seed0").exists()
+    assert not (dst / "gaussian-adam" / "seed0" / "checkpoints").exists()
+    assert archive.archive(grid, dst) == []  # unchanged: nothing copied again
+    (grid / "patches" / "seed0" / "patches.json").write_text("{}")
+    assert [str(p.relative_to(dst)) for p in archive.archive(grid, dst)] == [
+        "patches/seed0/patches.json"]
+
+
 def test_a_missing_source_is_an_error(tmp_path, capsys) -> None:
     assert archive.main([str(tmp_path / "gone"), str(tmp_path / "dst")]) == 2
     err = capsys.readouterr().err
