@@ -174,8 +174,13 @@ def _settings(results: Sequence[RunResult]) -> str:
     seeds = sorted({r.seed for r in results})
     per_cell = sorted({len(v) for v in cells(results).values()})
     n = f"{per_cell[0]}-{per_cell[-1]}" if len(per_cell) > 1 else str(per_cell[0])
-    return (f"Length: {', '.join(_fmt(e, 'g') for e in epochs)} epochs "
-            f"({', '.join(_fmt(s, 'g') for s in steps)} steps); seeds "
+    # A run of a fixed number of steps (NeRF's --iterations) has no epoch budget: its epochs
+    # are a fraction of the rays, not a length anyone chose.
+    fixed = all(r.summary.get("config", {}).get("steps") for r in results)
+    length = (f"{', '.join(_fmt(s, 'g') for s in steps)} steps" if fixed else
+              f"{', '.join(_fmt(e, 'g') for e in epochs)} epochs "
+              f"({', '.join(_fmt(s, 'g') for s in steps)} steps)")
+    return (f"Length: {length}; seeds "
             f"{' '.join(map(str, seeds))} ({n} per cell); machine: {_machine(results)}.")
 
 

@@ -28,6 +28,8 @@ def _write_run(grid: pathlib.Path, task: str, opt: str, seed: int, *, lr: float,
         "metric": metric, "epochs": 3, "steps": 60, "device": "cpu", "learning_rate": lr,
         **(metrics or {}),
         "config": {"task": task, "activation": act, "optimizer": opt, "seed": seed,
+                   # NeRF runs a fixed number of iterations (--iterations), occupancy epochs.
+                   "steps": 60 if task == "nerf" else None,
                    "learning_rate": lr, "final_lr": final,
                    "schedule": "constant" if final is None else "exponential"}}))
     cols = ["step", "epoch", "time_s", "loss", f"train_{metric}", f"eval_{metric}"]
@@ -96,6 +98,7 @@ def test_table_occupancy_races_on_the_held_out_iou(tmp_path) -> None:
     assert lines.index(next(ln for ln in lines if "| esgd |" in ln)) < lines.index(
         next(ln for ln in lines if "| adam |" in ln))  # fastest first
     assert "### occupancy: `" in text and "held-out IoU (`eval_iou`" in text
+    assert "Length: 3 epochs (60 steps); seeds 0 1 2 (3 per cell)" in text
     assert "set by `adam` (median final 0.9056, floored)" in text
     assert "| gaussian | 0.905 | sgd | 0.001 | 0.300 | not reached | — | 0/3 | — |" in lines
     assert ("`sgd` did not learn (median final held-out IoU 0.300; learning asks for 0.05 "
@@ -129,6 +132,8 @@ def test_table_nerf_races_on_training_psnr_and_leaves_out_who_did_not_learn(tmp_
             "| 160 (160-160) | 2/3 | 1.00x |") in lines
     assert "| gaussian | 18.5 | sophia | 0.001 | 9.00 | not reached | — | 0/3 | — |" in lines
     assert "`sophia` did not learn" in text and "training PSNR (`train_psnr`" in text
+    # A fixed number of iterations is the length; its epochs (a fraction of the rays) are not.
+    assert "Length: 60 steps; seeds 0 1 2 (3 per cell)" in text
 
 
 def test_table_without_runs(tmp_path) -> None:
