@@ -48,6 +48,7 @@ from experiments.harness.targets import (  # noqa: F401  (re-exported: the secti
     target_of,
 )
 from experiments.paper.fig5 import OPTIMIZERS
+from fields.field import DEFAULT_DEPTH, DEFAULT_WIDTH
 
 #: The order of the table and the plots: the driver's; others follow by name.
 ORDER = OPTIMIZERS
@@ -286,7 +287,8 @@ def header(runs: Sequence[Run], root: pathlib.Path) -> str:
         counts[r.optimizer] = counts.get(r.optimizer, 0) + 1
     per_opt = sorted(set(counts.values()))
     depth, width = _distinct([x.get("depth") for x in c]), _distinct([x.get("width") for x in c])
-    size = ("the paper's default depth and width (5x256)" if depth == "None" and width == "None"
+    size = (f"the paper's default depth and width ({DEFAULT_DEPTH}x{DEFAULT_WIDTH})"
+            if depth == "None" and width == "None"
             else f"depth {depth}, width {width}")
     images = _distinct([f"`{os.path.basename(str(x.get('image')))}`" for x in c])
     shapes = _distinct(["x".join(map(str, x.get("data", {}).get("shape", [])[:2])) or "?"
