@@ -792,11 +792,10 @@ SECTIONS: dict[str, Section] = {s.name: s for s in (
             _signals,
             _archived("signals", "python -m experiments.paper.signals --out runs/signals "
                       "--resume --no-progress",
+                      "python -m experiments.paper.signals lbfgs-probe --out "
+                      "runs/signals/lbfgs_probe --resume --no-progress",
                       "python -m experiments.paper.signals video-patches --seeds 0 1 2 3 4 "
-                      "--out runs/signals/video_patches",
-                      "mkdir -p docs/reproduction/runs/signals/video_patches && cp "
-                      "runs/signals/video_patches/patches.json "
-                      "docs/reproduction/runs/signals/video_patches/")),
+                      "--out runs/signals/video_patches")),
 )}
 
 

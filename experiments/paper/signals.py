@@ -38,6 +38,14 @@ through the video task); seconds to ``--target-psnr`` of the stitched clip, per 
     python -m experiments.paper.signals video-patches --seeds 0 1 2 3 4 \\
         --out runs/signals/video_patches
 
+``lbfgs-probe`` asks why L-BFGS loses to Adam on a sine field on speech here, where the
+companion has it win: on one clip (default Side_Left), sine field, the same full-batch 200
+iterations and 5 seeds, L-BFGS keeps 100 curvature pairs (PyTorch's ``torch.optim.LBFGS``
+default; optax's is 10), and L-BFGS and Adam fit a 3x64 field instead of 5x256 (the companion
+notes Adam may win as the network grows); grids in ``OUT/<probe>/<clip>``::
+
+    python -m experiments.paper.signals lbfgs-probe --out runs/signals/lbfgs_probe
+
 :func:`reproduction_section` renders the ``signals`` section of ``docs/REPRODUCTION.md`` from
 the archived grids (``docs/reproduction/runs/signals/<signal>/ACT-OPT/seedS``) and, if present,
 ``video_patches/patches.json``.
@@ -186,10 +194,13 @@ def run(argv: Sequence[str] | None) -> int:
     if argv and argv[0] == "video-patches":
         run_video_patches(video_patch_parser().parse_args(argv[1:]))
         return 0
+    if argv and argv[0] == "lbfgs-probe":
+        return run_probe(argv[1:])
     if "-h" in argv or "--help" in argv:
         _pre_parser().print_help()
         print("\nEvery other flag is a flag of python -m experiments.compare (see its --help); "
-              "'video-patches --help' for the frame-block split.")
+              "'video-patches --help' for the frame-block split; 'lbfgs-probe --help' for the "
+              "probes of L-BFGS on a sine field.")
         return 0
     known, rest = _pre_parser().parse_known_args(argv)
     owned = [a for a in rest if a.split("=")[0] in _OWNED]
@@ -210,6 +221,104 @@ def run(argv: Sequence[str] | None) -> int:
         if code:
             return code
     return 0
+
+
+# --- why L-BFGS loses on a sine field here: two probes (part 2, "show why by experiment") ------
+
+PROBE_SIGNAL = f"{AUDIO_DIR}/Side_Left.wav"
+#: Where the probes' grids live under a signals root (not a signal).
+PROBE_DIR = "lbfgs_probe"
+#: ``torch.optim.LBFGS``'s ``history_size`` default (optax's ``memory_size`` default is 10).
+PROBE_MEMORY = 100
+#: The smaller field of the size probe.
+PROBE_DEPTH, PROBE_WIDTH = 3, 64
+#: Probe name -> (its optimizers, the compare flags that make it, what it changes).
+PROBES: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "memory100": (("lbfgs",), ("--opt-arg", f"memory_size={PROBE_MEMORY}"),
+                  f"L-BFGS keeping {PROBE_MEMORY} curvature pairs (PyTorch's default history) "
+                  "instead of optax's 10"),
+    "small": (("lbfgs", "adam"), ("--depth", str(PROBE_DEPTH), "--width", str(PROBE_WIDTH)),
+              f"a {PROBE_DEPTH}x{PROBE_WIDTH} field instead of 5x256 (the companion: \"as the "
+              "network size grows, Adam may outperform L-BFGS in terms of training time\")"),
+}
+
+
+def run_probe(argv: Sequence[str]) -> int:
+    """``lbfgs-probe``: the :data:`PROBES` grids on one clip, sine field, full batch."""
+    if "-h" in argv or "--help" in argv:
+        print("usage: python -m experiments.paper.signals lbfgs-probe [--signals CLIP] "
+              "[--seeds S ...] [--out OUT] [compare flags]\n\nlbfgs-probe "
+              + __doc__.split("``lbfgs-probe``", 1)[1].split("::", 1)[0].strip() + ".")
+        return 0
+    p = _pre_parser()
+    p.set_defaults(signals=[PROBE_SIGNAL], out=f"{DEFAULT_OUT}/{PROBE_DIR}")
+    known, rest = p.parse_known_args(list(argv))
+    owned = [a for a in rest if a.split("=")[0] in (*_OWNED, "--depth", "--width", "--opt-arg",
+                                                    "--activations", "--optimizers")]
+    if owned:
+        raise UsageError(f"{' '.join(owned)}: set by the probe; expected --signals, --seeds, "
+                         "--out or another compare flag")
+    per_signal = [(s, signal_args(s, known)) for s in resolve_signals(known.signals)]
+    for name, (opts, flags, _) in PROBES.items():
+        for signal, data in per_signal:
+            code = compare.drive(
+                [*data, *flags, *rest, "--out", str(pathlib.Path(known.out) / name / signal.name)],
+                prog="python -m experiments.paper.signals lbfgs-probe",
+                title=f"{signal.name}, probe {name}: {PROBES[name][2]}",
+                task=signal.kind, activations=["sine"], optimizers=list(opts),
+                seeds=list(SEEDS), epochs=ITERATIONS, target=REPORT_TARGET, timing_steps=0)
+            if code:
+                return code
+    return 0
+
+
+def _probe_lines(root: pathlib.Path) -> list[str]:
+    """The probes' subsection: per clip, the main grid's sine L-BFGS and Adam beside L-BFGS with
+    :data:`PROBE_MEMORY` pairs, raced to their common target; and L-BFGS against Adam on the
+    smaller field, with the same decomposition as the main tables. Empty without probes."""
+    from experiments.harness import targets
+    from experiments.harness.report import cells, read_results
+
+    probe_root = root / PROBE_DIR
+    if not probe_root.is_dir():
+        return []
+    lines = ["### Why L-BFGS loses on a sine field here: probes", "",
+             "Two changes that could hand L-BFGS the companion's lead on a sine field, each over "
+             f"{len(SEEDS)} seeds, on the same clip and full-batch iterations "
+             "(`python -m experiments.paper.signals lbfgs-probe`).", ""]
+    clips = sorted({p.name for probe in PROBES for p in (probe_root / probe).glob("*")
+                    if p.is_dir()})
+    for clip in clips:
+        main = cells(read_results(root / clip)) if (root / clip).is_dir() else {}
+        memory = cells(read_results(probe_root / "memory100" / clip))
+        small = cells(read_results(probe_root / "small" / clip))
+        if ("sine", "lbfgs") in memory:
+            by_opt = {
+                **({"lbfgs (memory 10)": [targets.Run.of(r) for r in main[("sine", "lbfgs")]]}
+                   if ("sine", "lbfgs") in main else {}),
+                f"lbfgs (memory {PROBE_MEMORY})": [targets.Run.of(r)
+                                                   for r in memory[("sine", "lbfgs")]],
+                **({"adam": [targets.Run.of(r) for r in main[("sine", "adam")]]}
+                   if ("sine", "adam") in main else {}),
+            }
+            rows, target = field_table(by_opt)
+            lines += [f"{clip}, {PROBES['memory100'][2]}; 5x256 field, common target "
+                      f"{target.value:g} dB:" if target.value is not None else
+                      f"{clip}, {PROBES['memory100'][2]}; no common target:", "", *_HEADER,
+                      *rows, ""]
+        if ("sine", "lbfgs") in small and ("sine", "adam") in small:
+            by_opt = {o: [targets.Run.of(r) for r in small[("sine", o)]]
+                      for o in ("lbfgs", "adam")}
+            rows, target = field_table(by_opt)
+            lines += [f"{clip}, {PROBES['small'][2]}; common target "
+                      f"{target.value:g} dB:" if target.value is not None else
+                      f"{clip}, {PROBES['small'][2]}; no common target:", "", *_HEADER,
+                      *rows, ""]
+            why = decompose(by_opt, target)
+            text, _ = judge(by_opt, "sine", target)
+            lines += [f"On the {PROBE_DEPTH}x{PROBE_WIDTH} field ({text}).", ""]
+            lines += [why, ""] if why else []
+    return lines
 
 
 # --- the frame-block split (part 3) -------------------------------------------------------------
@@ -314,6 +423,11 @@ def _range(values: Sequence[float], spec: str) -> str:
 
 def _finite(values: Sequence[float | None]) -> list[float]:
     return [v for v in values if v is not None and math.isfinite(v)]
+
+
+#: The header of every race table of the section.
+_HEADER = ("| optimizer | seeds | final PSNR (dB) | seconds to target | iterations to target "
+           "| seeds that reached it |", "|---|---|---|---|---|---|")
 
 
 def field_table(by_opt: dict[str, list[Any]]) -> tuple[list[str], Any]:
@@ -426,7 +540,8 @@ def _claim(signal: str, field: str) -> str:
 
 def _signal_names(root: pathlib.Path) -> list[str]:
     defaults = [pathlib.Path(s).stem for s in SIGNALS]
-    present = sorted(p.name for p in root.iterdir() if p.is_dir() and p.name != "video_patches"
+    present = sorted(p.name for p in root.iterdir()
+                     if p.is_dir() and p.name not in ("video_patches", PROBE_DIR)
                      ) if root.is_dir() else []
     return defaults + [p for p in present if p not in defaults]
 
@@ -474,15 +589,13 @@ def reproduction_section(root: pathlib.Path) -> tuple[list[str], list[str]]:
             rows, target = field_table(by_opt)
             at = (f"common target {target.value:g} dB (set by {target.setter})"
                   if target.value is not None else "no common target (no optimizer learned)")
-            lines += [f"{field}, {at}:", "",
-                      "| optimizer | seeds | final PSNR (dB) | seconds to target | iterations "
-                      "to target | seeds that reached it |",
-                      "|---|---|---|---|---|---|", *rows, ""]
+            lines += [f"{field}, {at}:", "", *_HEADER, *rows, ""]
             why = decompose(by_opt, target)
             lines += [why, ""] if why else []
             text, ok = judge(by_opt, field, target)
             claims.append(f"{_claim(name, field)}: {text}" if ok is None else
                           f"{_claim(name, field)} ({text}): {_verdict(ok)}")
+    lines += _probe_lines(root)
     patches_json = root / "video_patches" / "patches.json"
     lines += _video_patch_lines(patches_json)
     return lines, claims

@@ -235,3 +235,61 @@ def test_what_ran_names_the_default_field_when_no_size_was_given(
         path.write_text(json.dumps(summary))
     lines, _ = signals.reproduction_section(tmp_path)
     assert "What ran: clips/Front_Center.wav; depth 5, width 256, 3 iterations." in lines
+
+
+def test_probe_section_sets_each_change_beside_the_main_grid(tmp_path: pathlib.Path) -> None:
+    # Main grid as _grid. Probes: L-BFGS with 100 pairs reaches 35 dB (Adam's median, the
+    # common target) at iteration 2 in 0.6 s; on the 3x64 field L-BFGS (0.1 s an iteration)
+    # and Adam (0.2 s) both reach the common 33 dB at iteration 3: L-BFGS first in time on 5/5.
+    _grid(tmp_path)
+    probes = tmp_path / signals.PROBE_DIR
+    for s in range(5):
+        _write_run(probes / "memory100", "Front_Center", "sine", "lbfgs", s, [20, 38, 41], 0.3)
+        _write_run(probes / "small", "Front_Center", "sine", "lbfgs", s, [20, 30, 33], 0.1)
+        _write_run(probes / "small", "Front_Center", "sine", "adam", s, [20, 32, 34], 0.2)
+    lines, claims = signals.reproduction_section(tmp_path)
+    text = "\n".join(lines)
+    assert "### Why L-BFGS loses on a sine field here: probes" in lines
+    assert f"### {signals.PROBE_DIR}" not in lines  # not a signal
+    assert not any(signals.PROBE_DIR in c for c in claims)
+    memory = lines.index(next(ln for ln in lines if ln.startswith("Front_Center, L-BFGS keeping")))
+    assert lines[memory].endswith("5x256 field, common target 35 dB:")
+    table = lines[memory + 2:memory + 7]
+    assert table[2:] == ["| lbfgs (memory 10) | 5 | 40.00 (40.00-40.00) | 0.4 (0.4-2.0) | 2 (2-2) "
+                         "| 5/5 |",
+                         "| lbfgs (memory 100) | 5 | 41.00 (41.00-41.00) | 0.6 (0.6-0.6) | 2 (2-2) "
+                         "| 5/5 |",
+                         "| adam | 5 | 35.00 (35.00-35.00) | 1.5 (1.5-1.5) | 3 (3-3) | 5/5 |"]
+    assert "a 3x64 field instead of 5x256" in text and "common target 33 dB:" in text
+    assert "| lbfgs | 5 | 33.00 (33.00-33.00) | 0.3 (0.3-0.3) | 3 (3-3) | 5/5 |" in lines
+    assert ("On the 3x64 field (ours, to the common target 33 dB: L-BFGS in less time on 5/5 "
+            "seeds, Adam on 0/5; L-BFGS in fewer iterations on 0/5).") in lines
+    # The probes render before the frame-block split, and only when they ran.
+    assert lines.index("### Why L-BFGS loses on a sine field here: probes") < lines.index(
+        "### Frame-block split on video (part 3)")
+    other = tmp_path / "other"
+    _grid(other)
+    assert "### Why L-BFGS loses on a sine field here: probes" not in \
+        signals.reproduction_section(other)[0]
+
+
+def test_the_probe_driver_trains_each_change_on_the_full_batch(tmp_path: pathlib.Path,
+                                                              capsys) -> None:
+    out = tmp_path / "probe"
+    assert signals.main(["lbfgs-probe", "--signals", "chirp", "--audio-duration", "0.02",
+                         "--audio-rate", "4000", "--seeds", "0", "--epochs", "2",
+                         "--no-progress", "--out", str(out)]) == 0
+    memory = json.loads((out / "memory100" / "chirp" / "sine-lbfgs" / "seed0" / "summary.json")
+                        .read_text())["config"]
+    assert memory["opt_args"] == {"memory_size": signals.PROBE_MEMORY}
+    assert memory["batch_size"] == 80 and memory["depth"] is None
+    assert sorted(p.name for p in (out / "small" / "chirp").glob("sine-*")) == [
+        "sine-adam", "sine-lbfgs"]
+    for opt in ("adam", "lbfgs"):
+        config = json.loads((out / "small" / "chirp" / f"sine-{opt}" / "seed0" / "summary.json")
+                            .read_text())["config"]
+        assert (config["depth"], config["width"], config["batch_size"]) == (3, 64, 80)
+    # The probe owns the field size and the optimizer options.
+    assert signals.main(["lbfgs-probe", "--signals", "chirp", "--depth", "4", "--out",
+                         str(tmp_path / "bad")]) == 2
+    assert "--depth" in capsys.readouterr().err and not (tmp_path / "bad").exists()
