@@ -272,6 +272,14 @@ def run_probe(argv: Sequence[str]) -> int:
     return 0
 
 
+def _race(heading: str, by_opt: dict[str, list[Any]]) -> tuple[list[str], Any]:
+    """``heading``'s race table (:func:`field_table`), its common target named; and the target."""
+    rows, target = field_table(by_opt)
+    at = (f"common target {target.value:g} dB" if target.value is not None
+          else "no common target")
+    return [f"{heading}; {at}:", "", *_HEADER, *rows, ""], target
+
+
 def _probe_lines(root: pathlib.Path) -> list[str]:
     """The probes' subsection: per clip, the main grid's sine L-BFGS and Adam beside L-BFGS with
     :data:`PROBE_MEMORY` pairs, raced to their common target; and L-BFGS against Adam on the
@@ -289,35 +297,29 @@ def _probe_lines(root: pathlib.Path) -> list[str]:
     clips = sorted({p.name for probe in PROBES for p in (probe_root / probe).glob("*")
                     if p.is_dir()})
     for clip in clips:
-        main = cells(read_results(root / clip)) if (root / clip).is_dir() else {}
-        memory = cells(read_results(probe_root / "memory100" / clip))
-        small = cells(read_results(probe_root / "small" / clip))
+        main, memory, small = (cells(read_results(d)) if d.is_dir() else {} for d in (
+            root / clip, probe_root / "memory100" / clip, probe_root / "small" / clip))
         if ("sine", "lbfgs") in memory:
+            probe = memory[("sine", "lbfgs")]
+            config = probe[0].summary.get("config", {})
             by_opt = {
                 **({"lbfgs (memory 10)": [targets.Run.of(r) for r in main[("sine", "lbfgs")]]}
                    if ("sine", "lbfgs") in main else {}),
-                f"lbfgs (memory {PROBE_MEMORY})": [targets.Run.of(r)
-                                                   for r in memory[("sine", "lbfgs")]],
+                f"lbfgs (memory {PROBE_MEMORY})": [targets.Run.of(r) for r in probe],
                 **({"adam": [targets.Run.of(r) for r in main[("sine", "adam")]]}
                    if ("sine", "adam") in main else {}),
             }
-            rows, target = field_table(by_opt)
-            lines += [f"{clip}, {PROBES['memory100'][2]}; 5x256 field, common target "
-                      f"{target.value:g} dB:" if target.value is not None else
-                      f"{clip}, {PROBES['memory100'][2]}; no common target:", "", *_HEADER,
-                      *rows, ""]
+            table, _ = _race(f"{clip}, {PROBES['memory100'][2]}; "
+                             f"{field_label(config.get('depth'), config.get('width'))}", by_opt)
+            lines += table
         if ("sine", "lbfgs") in small and ("sine", "adam") in small:
             by_opt = {o: [targets.Run.of(r) for r in small[("sine", o)]]
                       for o in ("lbfgs", "adam")}
-            rows, target = field_table(by_opt)
-            lines += [f"{clip}, {PROBES['small'][2]}; common target "
-                      f"{target.value:g} dB:" if target.value is not None else
-                      f"{clip}, {PROBES['small'][2]}; no common target:", "", *_HEADER,
-                      *rows, ""]
-            why = decompose(by_opt, target)
+            table, target = _race(f"{clip}, {PROBES['small'][2]}", by_opt)
             text, _ = judge(by_opt, "sine", target)
-            lines += [f"On the {PROBE_DEPTH}x{PROBE_WIDTH} field ({text}).", ""]
-            lines += [why, ""] if why else []
+            why = decompose(by_opt, target)
+            lines += [*table, f"On the {PROBE_DEPTH}x{PROBE_WIDTH} field ({text}).", "",
+                      *([why, ""] if why else [])]
     return lines
 
 

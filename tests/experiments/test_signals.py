@@ -247,13 +247,16 @@ def test_probe_section_sets_each_change_beside_the_main_grid(tmp_path: pathlib.P
         _write_run(probes / "memory100", "Front_Center", "sine", "lbfgs", s, [20, 38, 41], 0.3)
         _write_run(probes / "small", "Front_Center", "sine", "lbfgs", s, [20, 30, 33], 0.1)
         _write_run(probes / "small", "Front_Center", "sine", "adam", s, [20, 32, 34], 0.2)
+    # A clip with one probe only and no main grid: its table alone, no size probe.
+    _write_run(probes / "memory100", "Side_Left", "sine", "lbfgs", 0, [20, 30], 0.1)
     lines, claims = signals.reproduction_section(tmp_path)
     text = "\n".join(lines)
     assert "### Why L-BFGS loses on a sine field here: probes" in lines
+    assert "Side_Left, L-BFGS keeping 100" in text and "Side_Left, a 3x64" not in text
     assert f"### {signals.PROBE_DIR}" not in lines  # not a signal
     assert not any(signals.PROBE_DIR in c for c in claims)
     memory = lines.index(next(ln for ln in lines if ln.startswith("Front_Center, L-BFGS keeping")))
-    assert lines[memory].endswith("5x256 field, common target 35 dB:")
+    assert lines[memory].endswith("instead of optax's 10; depth 5, width 256; common target 35 dB:")
     table = lines[memory + 2:memory + 7]
     assert table[2:] == ["| lbfgs (memory 10) | 5 | 40.00 (40.00-40.00) | 0.4 (0.4-2.0) | 2 (2-2) "
                          "| 5/5 |",
