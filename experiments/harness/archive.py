@@ -48,38 +48,35 @@ LOCK_RETRIES = 10
 LOCK_SLEEP_S = 0.5
 
 
-def finished_runs(src: pathlib.Path) -> list[pathlib.Path]:
-    """The run directories under ``src`` (``src`` itself included) whose ``summary.json`` is a
-    readable JSON object, sorted; checkpoint and TensorBoard directories are not searched."""
-    runs = []
-    for root, dirs, files in os.walk(src):
-        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        if "summary.json" in files:
-            try:
-                ok = isinstance(json.loads((pathlib.Path(root) / "summary.json").read_text()),
-                                dict)
-            except (OSError, ValueError):
-                ok = False  # being written, or broken: not finished
-            if ok:
-                runs.append(pathlib.Path(root))
-    return sorted(runs)
-
-
-def grid_results(src: pathlib.Path) -> list[pathlib.Path]:
-    """The :data:`GRID_RESULTS` files under ``src`` that are readable JSON, sorted (one being
-    written is skipped until it is whole); checkpoint and TensorBoard directories are not
-    searched."""
+def _json_files(src: pathlib.Path, names: Sequence[str], kind: type = object
+                ) -> list[pathlib.Path]:
+    """The files named one of ``names`` under ``src`` that hold readable JSON of type ``kind``
+    (one being written is skipped until it is whole), sorted; checkpoint and TensorBoard
+    directories are not searched."""
     found = []
     for root, dirs, files in os.walk(src):
         dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
-        for name in GRID_RESULTS:
+        for name in names:
             if name in files:
+                path = pathlib.Path(root) / name
                 try:
-                    json.loads((pathlib.Path(root) / name).read_text())
+                    ok = isinstance(json.loads(path.read_text()), kind)
                 except (OSError, ValueError):
-                    continue
-                found.append(pathlib.Path(root) / name)
+                    ok = False
+                if ok:
+                    found.append(path)
     return sorted(found)
+
+
+def finished_runs(src: pathlib.Path) -> list[pathlib.Path]:
+    """The run directories under ``src`` (``src`` itself included) whose ``summary.json`` is a
+    readable JSON object, sorted; checkpoint and TensorBoard directories are not searched."""
+    return sorted(p.parent for p in _json_files(src, ("summary.json",), dict))
+
+
+def grid_results(src: pathlib.Path) -> list[pathlib.Path]:
+    """The :data:`GRID_RESULTS` files under ``src`` that are readable JSON, sorted."""
+    return _json_files(src, GRID_RESULTS)
 
 
 def _copy(src: pathlib.Path, dst: pathlib.Path) -> bool:

@@ -259,12 +259,12 @@ def run_probe(argv: Sequence[str]) -> int:
         raise UsageError(f"{' '.join(owned)}: set by the probe; expected --signals, --seeds, "
                          "--out or another compare flag")
     per_signal = [(s, signal_args(s, known)) for s in resolve_signals(known.signals)]
-    for name, (opts, flags, _) in PROBES.items():
+    for name, (opts, flags, what) in PROBES.items():
         for signal, data in per_signal:
             code = compare.drive(
                 [*data, *flags, *rest, "--out", str(pathlib.Path(known.out) / name / signal.name)],
                 prog="python -m experiments.paper.signals lbfgs-probe",
-                title=f"{signal.name}, probe {name}: {PROBES[name][2]}",
+                title=f"{signal.name}, probe {name}: {what}",
                 task=signal.kind, activations=["sine"], optimizers=list(opts),
                 seeds=list(SEEDS), epochs=ITERATIONS, target=REPORT_TARGET, timing_steps=0)
             if code:
@@ -272,12 +272,14 @@ def run_probe(argv: Sequence[str]) -> int:
     return 0
 
 
-def _race(heading: str, by_opt: dict[str, list[Any]]) -> tuple[list[str], Any]:
-    """``heading``'s race table (:func:`field_table`), its common target named; and the target."""
+def _race(heading: str, by_opt: dict[str, list[Any]], *, setter: bool = False
+          ) -> tuple[list[str], Any]:
+    """``heading``'s race table (:func:`field_table`) under a line naming its common target
+    (and, with ``setter``, the optimizer that set it); and the target."""
     rows, target = field_table(by_opt)
-    at = (f"common target {target.value:g} dB" if target.value is not None
-          else "no common target")
-    return [f"{heading}; {at}:", "", *_HEADER, *rows, ""], target
+    at = ("no common target (no optimizer learned)" if target.value is None else
+          f"common target {target.value:g} dB" + (f" (set by {target.setter})" if setter else ""))
+    return [f"{heading}{', ' if setter else '; '}{at}:", "", *_HEADER, *rows, ""], target
 
 
 def _probe_lines(root: pathlib.Path) -> list[str]:
@@ -588,10 +590,8 @@ def reproduction_section(root: pathlib.Path) -> tuple[list[str], list[str]]:
             if field not in fields:
                 claims.append(f"{_claim(name, field)}: not run yet")
                 continue
-            rows, target = field_table(by_opt)
-            at = (f"common target {target.value:g} dB (set by {target.setter})"
-                  if target.value is not None else "no common target (no optimizer learned)")
-            lines += [f"{field}, {at}:", "", *_HEADER, *rows, ""]
+            table, target = _race(field, by_opt, setter=True)
+            lines += table
             why = decompose(by_opt, target)
             lines += [why, ""] if why else []
             text, ok = judge(by_opt, field, target)
